@@ -1,0 +1,381 @@
+//! The operations of the IR and their shape rules.
+//!
+//! Every op works on NCHW f32 tensors. An op's inputs are positional (see each variant's doc);
+//! parameters (weights, biases, BatchNorm statistics) are ordinary tensors of kind
+//! [`crate::TensorKind::Param`] or [`crate::TensorKind::Const`] wired in as inputs.
+
+use crate::Shape;
+
+/// An element-wise activation. Fused into conv/linear epilogues by the passes, or run alone.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum Activation {
+    #[default]
+    Identity,
+    Relu,
+    /// `min(max(x, min), max)`; ReLU6 is `Clip { min: 0, max: 6 }`.
+    Clip { min: f32, max: f32 },
+    Sigmoid,
+    /// `x * sigmoid(x)` (a.k.a. swish).
+    Silu,
+    /// `clamp(alpha * x + beta, 0, 1)`; PyTorch's hardsigmoid is `alpha = 1/6, beta = 0.5`.
+    HardSigmoid { alpha: f32, beta: f32 },
+    /// `x * clamp(x / 6 + 0.5, 0, 1)` (PyTorch and ONNX agree).
+    HardSwish,
+    Tanh,
+}
+
+impl Activation {
+    pub const RELU6: Activation = Activation::Clip { min: 0.0, max: 6.0 };
+    pub const HARDSIGMOID: Activation = Activation::HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 };
+
+    /// Applies the activation to one value (the CPU reference; kernels mirror it).
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Activation::Identity => x,
+            Activation::Relu => x.max(0.0),
+            Activation::Clip { min, max } => x.max(min).min(max),
+            Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Activation::Silu => x / (1.0 + (-x).exp()),
+            Activation::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),
+            Activation::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
+            Activation::Tanh => x.tanh(),
+        }
+    }
+
+    /// The `(code, p0, p1)` triple that kernels receive in their params uniform.
+    /// Codes: 0 identity, 1 relu, 2 clip(p0, p1), 3 sigmoid, 4 silu, 5 hardsigmoid(p0 x + p1),
+    /// 6 hardswish, 7 tanh. Keep in step with `act()` in the WGSL kernels.
+    pub fn code(self) -> (u32, f32, f32) {
+        match self {
+            Activation::Identity => (0, 0.0, 0.0),
+            Activation::Relu => (1, 0.0, 0.0),
+            Activation::Clip { min, max } => (2, min, max),
+            Activation::Sigmoid => (3, 0.0, 0.0),
+            Activation::Silu => (4, 0.0, 0.0),
+            Activation::HardSigmoid { alpha, beta } => (5, alpha, beta),
+            Activation::HardSwish => (6, 0.0, 0.0),
+            Activation::Tanh => (7, 0.0, 0.0),
+        }
+    }
+}
+
+/// 2-D convolution. Inputs: `[x [N,C,H,W], weight [K, C/groups, kh, kw], bias [K] if bias,
+/// residual [N,K,OH,OW] if residual]`. Output: `act(conv(x) + bias + residual)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2d {
+    pub stride: [usize; 2],
+    /// Zero padding as `[top, left, bottom, right]`; asymmetric values are allowed (TF "SAME").
+    pub padding: [usize; 4],
+    pub dilation: [usize; 2],
+    pub groups: usize,
+    pub bias: bool,
+    /// Set by the fusion pass: an extra input added before the activation.
+    pub residual: bool,
+    /// Set by the fusion pass: activation applied to the result.
+    pub act: Activation,
+}
+
+impl Conv2d {
+    /// A plain conv: symmetric padding, no dilation, no fused epilogue.
+    pub fn new(stride: usize, padding: usize, groups: usize, bias: bool) -> Self {
+        Conv2d {
+            stride: [stride, stride],
+            padding: [padding; 4],
+            dilation: [1, 1],
+            groups,
+            bias,
+            residual: false,
+            act: Activation::Identity,
+        }
+    }
+}
+
+/// Max or average pooling window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pool2d {
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    /// `[top, left, bottom, right]`.
+    pub padding: [usize; 4],
+    pub ceil_mode: bool,
+    /// Average pooling only: count padded positions in the divisor (PyTorch's default `true`).
+    pub count_include_pad: bool,
+}
+
+impl Pool2d {
+    pub fn new(kernel: usize, stride: usize, padding: usize, ceil_mode: bool) -> Self {
+        Pool2d {
+            kernel: [kernel, kernel],
+            stride: [stride, stride],
+            padding: [padding; 4],
+            ceil_mode,
+            count_include_pad: true,
+        }
+    }
+
+    /// Output extent along one axis, PyTorch's rule (also ONNX's): with `ceil_mode` a last
+    /// window that would start inside the right/bottom padding is dropped.
+    pub fn out_extent(&self, input: usize, axis: usize) -> Option<usize> {
+        let (k, s) = (self.kernel[axis], self.stride[axis]);
+        let (p0, p1) = (self.padding[axis], self.padding[axis + 2]);
+        let span = (input + p0 + p1).checked_sub(k)?;
+        let mut out = if self.ceil_mode { span.div_ceil(s) + 1 } else { span / s + 1 };
+        if self.ceil_mode && (out - 1) * s >= input + p0 {
+            out -= 1;
+        }
+        Some(out)
+    }
+}
+
+/// Local response normalization across channels, PyTorch's `LocalResponseNorm`:
+/// `y = x / (k + alpha / size * sum(x^2 over channels [c - size/2, c + (size-1)/2]))^beta`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lrn {
+    pub size: usize,
+    pub alpha: f32,
+    pub beta: f32,
+    pub k: f32,
+}
+
+/// The operations. Input lists are positional; see each variant.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// See [`Conv2d`].
+    Conv2d(Conv2d),
+    /// Inputs `[x]`. Padded positions never win.
+    MaxPool2d(Pool2d),
+    /// Inputs `[x]`. Divisor per [`Pool2d::count_include_pad`], PyTorch's rule.
+    AvgPool2d(Pool2d),
+    /// Inputs `[x]`; window `i` spans `[floor(i*H/oh), ceil((i+1)*H/oh))`. Global average
+    /// pooling is `output: [1, 1]`.
+    AdaptiveAvgPool2d { output: [usize; 2] },
+    /// Inputs `[x [N,K], weight [M,K], bias [M] if bias]`; `y = act(x W^T + b)`.
+    Linear { bias: bool, act: Activation },
+    /// Inference BatchNorm over axis 1. Inputs `[x, gamma, beta, running_mean, running_var]`.
+    BatchNorm { eps: f32 },
+    /// Inputs `[x]`.
+    Act(Activation),
+    /// Inputs `[a, b]`; `b` broadcasts to `a` by numpy rules (same shape, `[N|1, C, 1, 1]`, or a
+    /// single element). Output has `a`'s shape.
+    Add,
+    /// Inputs `[a, b]`, broadcasting as [`Op::Add`] (squeeze-excitation's channel scale).
+    Mul,
+    /// Inputs: any number of tensors equal in every axis but `axis`.
+    Concat { axis: usize },
+    /// Inputs `[x]`; output `[prod(dims[..axis]), prod(dims[axis..])]`.
+    Flatten { axis: usize },
+    /// Inputs `[x]`; same element count, new static shape.
+    Reshape { shape: Shape },
+    /// Inputs `[x]`.
+    Lrn(Lrn),
+    /// Inputs `[x]`; softmax along `axis`.
+    Softmax { axis: usize },
+    /// Inputs `[x [N,C,H,W]]`; constant padding `[top, left, bottom, right]` with `value`.
+    Pad { padding: [usize; 4], value: f32 },
+}
+
+impl Op {
+    /// A short name for messages and profiles (`conv2d`, `maxpool2d`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Conv2d(_) => "conv2d",
+            Op::MaxPool2d(_) => "maxpool2d",
+            Op::AvgPool2d(_) => "avgpool2d",
+            Op::AdaptiveAvgPool2d { .. } => "adaptive_avgpool2d",
+            Op::Linear { .. } => "linear",
+            Op::BatchNorm { .. } => "batchnorm",
+            Op::Act(_) => "activation",
+            Op::Add => "add",
+            Op::Mul => "mul",
+            Op::Concat { .. } => "concat",
+            Op::Flatten { .. } => "flatten",
+            Op::Reshape { .. } => "reshape",
+            Op::Lrn(_) => "lrn",
+            Op::Softmax { .. } => "softmax",
+            Op::Pad { .. } => "pad",
+        }
+    }
+
+    /// Infers the output shape from the input shapes, or says what does not fit.
+    pub fn infer(&self, inputs: &[&[usize]]) -> Result<Shape, String> {
+        let arity = |lo: usize, hi: usize| -> Result<(), String> {
+            if inputs.len() < lo || inputs.len() > hi {
+                Err(format!("takes {lo}..={hi} inputs, got {}", inputs.len()))
+            } else {
+                Ok(())
+            }
+        };
+        let rank4 = |s: &[usize], what: &str| -> Result<[usize; 4], String> {
+            <[usize; 4]>::try_from(s).map_err(|_| format!("{what} must be 4-D NCHW, got {s:?}"))
+        };
+        match self {
+            Op::Conv2d(c) => {
+                let want = 2 + c.bias as usize + c.residual as usize;
+                arity(want, want)?;
+                let [n, ch, h, w] = rank4(inputs[0], "input")?;
+                let [k, cg, kh, kw] = rank4(inputs[1], "weight")?;
+                if c.groups == 0 || ch % c.groups != 0 || k % c.groups != 0 {
+                    return Err(format!("groups {} must divide channels {ch} and {k}", c.groups));
+                }
+                if cg * c.groups != ch {
+                    return Err(format!(
+                        "weight {:?} expects {} input channels, input has {ch}",
+                        inputs[1],
+                        cg * c.groups
+                    ));
+                }
+                if c.stride.contains(&0) || c.dilation.contains(&0) {
+                    return Err("stride and dilation must be positive".into());
+                }
+                let extent = |len: usize, kk: usize, axis: usize| -> Result<usize, String> {
+                    let span = len + c.padding[axis] + c.padding[axis + 2];
+                    let eff = c.dilation[axis] * (kk - 1) + 1;
+                    span.checked_sub(eff)
+                        .map(|d| d / c.stride[axis] + 1)
+                        .ok_or_else(|| format!("kernel {kh}x{kw} larger than padded input {h}x{w}"))
+                };
+                let out = vec![n, k, extent(h, kh, 0)?, extent(w, kw, 1)?];
+                if c.bias && inputs[2] != [k] {
+                    return Err(format!("bias must be [{k}], got {:?}", inputs[2]));
+                }
+                if c.residual && inputs[inputs.len() - 1] != out.as_slice() {
+                    return Err(format!("residual must be {out:?}, got {:?}", inputs[inputs.len() - 1]));
+                }
+                Ok(out)
+            }
+            Op::MaxPool2d(p) | Op::AvgPool2d(p) => {
+                arity(1, 1)?;
+                let [n, c, h, w] = rank4(inputs[0], "input")?;
+                if p.stride.contains(&0) || p.kernel.contains(&0) {
+                    return Err("kernel and stride must be positive".into());
+                }
+                if p.padding[0] * 2 > p.kernel[0] || p.padding[1] * 2 > p.kernel[1] {
+                    return Err(format!("padding {:?} exceeds half the kernel {:?}", p.padding, p.kernel));
+                }
+                let oh = p.out_extent(h, 0).ok_or("window larger than padded input")?;
+                let ow = p.out_extent(w, 1).ok_or("window larger than padded input")?;
+                Ok(vec![n, c, oh, ow])
+            }
+            Op::AdaptiveAvgPool2d { output } => {
+                arity(1, 1)?;
+                let [n, c, _, _] = rank4(inputs[0], "input")?;
+                if output.contains(&0) {
+                    return Err("output size must be positive".into());
+                }
+                Ok(vec![n, c, output[0], output[1]])
+            }
+            Op::Linear { bias, .. } => {
+                let want = 2 + *bias as usize;
+                arity(want, want)?;
+                let (x, wt) = (inputs[0], inputs[1]);
+                if x.len() != 2 || wt.len() != 2 || x[1] != wt[1] {
+                    return Err(format!("input {x:?} and weight {wt:?} do not fit [N,K] x [M,K]"));
+                }
+                if *bias && inputs[2] != [wt[0]] {
+                    return Err(format!("bias must be [{}], got {:?}", wt[0], inputs[2]));
+                }
+                Ok(vec![x[0], wt[0]])
+            }
+            Op::BatchNorm { .. } => {
+                arity(5, 5)?;
+                let x = inputs[0];
+                if x.len() < 2 {
+                    return Err(format!("input must have a channel axis, got {x:?}"));
+                }
+                for (i, s) in inputs[1..].iter().enumerate() {
+                    if *s != [x[1]] {
+                        return Err(format!("parameter {} must be [{}], got {s:?}", i + 1, x[1]));
+                    }
+                }
+                Ok(x.to_vec())
+            }
+            Op::Act(_) => {
+                arity(1, 1)?;
+                Ok(inputs[0].to_vec())
+            }
+            Op::Add | Op::Mul => {
+                arity(2, 2)?;
+                let (a, b) = (inputs[0], inputs[1]);
+                if !broadcasts_to(b, a) {
+                    return Err(format!("{b:?} does not broadcast to {a:?}"));
+                }
+                Ok(a.to_vec())
+            }
+            Op::Concat { axis } => {
+                if inputs.is_empty() {
+                    return Err("needs at least one input".into());
+                }
+                let first = inputs[0];
+                if *axis >= first.len() {
+                    return Err(format!("axis {axis} out of range for {first:?}"));
+                }
+                let mut out = first.to_vec();
+                out[*axis] = 0;
+                for s in inputs {
+                    let same_rest = s.len() == first.len()
+                        && s.iter().zip(first).enumerate().all(|(i, (a, b))| i == *axis || a == b);
+                    if !same_rest {
+                        return Err(format!("{s:?} does not fit {first:?} outside axis {axis}"));
+                    }
+                    out[*axis] += s[*axis];
+                }
+                Ok(out)
+            }
+            Op::Flatten { axis } => {
+                arity(1, 1)?;
+                let x = inputs[0];
+                if *axis > x.len() {
+                    return Err(format!("axis {axis} out of range for {x:?}"));
+                }
+                Ok(vec![x[..*axis].iter().product(), x[*axis..].iter().product()])
+            }
+            Op::Reshape { shape } => {
+                arity(1, 1)?;
+                let (a, b) = (inputs[0].iter().product::<usize>(), shape.iter().product::<usize>());
+                if a != b {
+                    return Err(format!("cannot reshape {:?} ({a} elements) to {shape:?}", inputs[0]));
+                }
+                Ok(shape.clone())
+            }
+            Op::Lrn(l) => {
+                arity(1, 1)?;
+                rank4(inputs[0], "input")?;
+                if l.size == 0 {
+                    return Err("size must be positive".into());
+                }
+                Ok(inputs[0].to_vec())
+            }
+            Op::Softmax { axis } => {
+                arity(1, 1)?;
+                if *axis >= inputs[0].len() {
+                    return Err(format!("axis {axis} out of range for {:?}", inputs[0]));
+                }
+                Ok(inputs[0].to_vec())
+            }
+            Op::Pad { padding, .. } => {
+                arity(1, 1)?;
+                let [n, c, h, w] = rank4(inputs[0], "input")?;
+                Ok(vec![n, c, h + padding[0] + padding[2], w + padding[1] + padding[3]])
+            }
+        }
+    }
+
+    /// Multiply-accumulate count of the op for `output` (0 for data movement), used for GFLOP
+    /// figures: FLOPs = 2 x MACs.
+    pub fn macs(&self, inputs: &[&[usize]], output: &[usize]) -> u64 {
+        let numel = |s: &[usize]| s.iter().product::<usize>() as u64;
+        match self {
+            Op::Conv2d(_) => {
+                let w = inputs[1];
+                numel(output) * (w[1] * w[2] * w[3]) as u64
+            }
+            Op::Linear { .. } => numel(output) * inputs[1][1] as u64,
+            _ => 0,
+        }
+    }
+}
+
+/// Whether `b` broadcasts to `a` under numpy rules without changing `a`'s shape.
+pub fn broadcasts_to(b: &[usize], a: &[usize]) -> bool {
+    b.len() <= a.len() && b.iter().rev().zip(a.iter().rev()).all(|(&x, &y)| x == y || x == 1)
+}

@@ -1,0 +1,1 @@
+//! Rewrite passes (to be written).

@@ -1,0 +1,319 @@
+//! The GPU context: adapter choice, device with the adapter's own limits, compiled kernels
+//! (one pipeline per kernel name and override set, shared by every layer), and buffer helpers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use wgpu::util::DeviceExt;
+
+use crate::KernelError;
+
+/// How to pick the adapter.
+#[derive(Clone, Debug, Default)]
+pub struct ContextOptions {
+    /// Case-insensitive substring of the adapter name (`llvmpipe`, `nvidia`); falls back to the
+    /// `WGCNN_ADAPTER` environment variable, then to wgpu's high-performance choice.
+    pub adapter: Option<String>,
+}
+
+/// What one binding of a kernel is. Binding 0 is always the params uniform; the storage
+/// buffers follow at 1, 2, ... in the order listed in [`KernelSpec::buffers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    ReadWrite,
+}
+
+/// A kernel as the registry knows it: its WGSL source and its storage bindings.
+#[derive(Clone, Copy, Debug)]
+pub struct KernelSpec {
+    /// File stem = entry point = pipeline label.
+    pub name: &'static str,
+    pub source: &'static str,
+    pub buffers: &'static [Access],
+}
+
+/// A compiled kernel: pipeline plus its explicit bind group layout.
+#[derive(Debug)]
+pub struct Kernel {
+    pub name: &'static str,
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+    pub spec: KernelSpec,
+}
+
+/// One recorded kernel launch: everything needed to encode it, made once at plan time.
+#[derive(Debug)]
+pub struct Launch {
+    /// The layer it computes (`layer1.0.conv1`), for profiles.
+    pub label: String,
+    pub kernel: Arc<Kernel>,
+    pub bind_group: wgpu::BindGroup,
+    pub workgroups: [u32; 3],
+    /// Kept alive with the bind group.
+    pub params: wgpu::Buffer,
+}
+
+/// Adapter, device, queue and the kernel cache.
+pub struct Context {
+    pub instance: wgpu::Instance,
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    kernels: Mutex<HashMap<String, Arc<Kernel>>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("adapter", &self.info.name).field("backend", &self.info.backend).finish()
+    }
+}
+
+/// Features we use when present (timestamp queries for the profiler).
+const WANTED_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
+
+fn new_instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = wgpu::Backends::PRIMARY;
+    wgpu::Instance::new(desc)
+}
+
+/// Every adapter wgpu can see, for `wgcnn info`.
+pub fn enumerate_adapters() -> Vec<wgpu::AdapterInfo> {
+    let instance = new_instance();
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY)).iter().map(|a| a.get_info()).collect()
+}
+
+impl Context {
+    /// Picks an adapter and opens a device with the adapter's full limits.
+    pub fn new(options: &ContextOptions) -> Result<Self, KernelError> {
+        let instance = new_instance();
+        let wanted = options.adapter.clone().or_else(|| std::env::var("WGCNN_ADAPTER").ok()).filter(|s| !s.is_empty());
+        let adapter = match &wanted {
+            Some(name) => {
+                let all = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+                let names: Vec<String> = all.iter().map(|a| a.get_info().name).collect();
+                let needle = name.to_lowercase();
+                all.into_iter()
+                    .find(|a| a.get_info().name.to_lowercase().contains(&needle))
+                    .ok_or(KernelError::NoAdapter { requested: Some(name.clone()), available: names })?
+            }
+            None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            }))
+            .map_err(|_| KernelError::NoAdapter { requested: None, available: Vec::new() })?,
+        };
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let features = adapter.features() & WANTED_FEATURES;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("wgcnn"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| KernelError::Device(e.to_string()))?;
+        tracing::info!(adapter = %info.name, backend = ?info.backend, driver = %info.driver_info, "opened device");
+        Ok(Context { instance, adapter, device, queue, info, limits, features, kernels: Mutex::new(HashMap::new()) })
+    }
+
+    /// The largest storage binding in bytes (128 MiB on lavapipe).
+    pub fn max_binding(&self) -> u64 {
+        u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size)
+    }
+
+    /// The compiled kernel for `spec` with WGSL `override` constants, made once and shared.
+    pub fn kernel(&self, spec: &KernelSpec, constants: &[(&str, f64)]) -> Arc<Kernel> {
+        let key = format!("{}{constants:?}", spec.name);
+        let mut cache = self.kernels.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(k) = cache.get(&key) {
+            return k.clone();
+        }
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(spec.name),
+            source: wgpu::ShaderSource::Wgsl(spec.source.into()),
+        });
+        let mut entries = vec![wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        }];
+        for (i, access) in spec.buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupLayoutEntry {
+                binding: i as u32 + 1,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            });
+        }
+        let layout = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(spec.name), entries: &entries });
+        let pipeline_layout = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(spec.name),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(spec.name),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(spec.name),
+            compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
+            cache: None,
+        });
+        let kernel = Arc::new(Kernel { name: spec.name, pipeline, layout, spec: *spec });
+        cache.insert(key, kernel.clone());
+        kernel
+    }
+
+    /// Records a launch of `kernel` over `workgroups` with `params` (the uniform at binding 0)
+    /// and `buffers` at bindings 1.. in the kernel's order.
+    pub fn launch(
+        &self,
+        label: &str,
+        kernel: &Arc<Kernel>,
+        params: &[u8],
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Launch {
+        assert_eq!(buffers.len(), kernel.spec.buffers.len(), "kernel {}: wrong number of buffers", kernel.name);
+        let params = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: params,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() }];
+        for (i, b) in buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &kernel.layout,
+            entries: &entries,
+        });
+        Launch { label: label.to_string(), kernel: kernel.clone(), bind_group, workgroups, params }
+    }
+
+    /// A storage buffer of `size` bytes (at least 4), usable as copy source and destination.
+    pub fn storage(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(4).next_multiple_of(4),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A storage buffer holding `data`.
+    pub fn upload(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
+        let bytes: &[u8] = if data.is_empty() { &[0u8; 4] } else { bytemuck::cast_slice(data) };
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
+    /// Encodes `launches` into one compute pass.
+    pub fn encode(&self, encoder: &mut wgpu::CommandEncoder, launches: &[Launch]) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("wgcnn"), timestamp_writes: None });
+        for l in launches {
+            encode_launch(&mut pass, l);
+        }
+    }
+
+    /// Runs `launches` in one submission and waits for them (tests and one-off work).
+    pub fn run(&self, launches: &[Launch]) -> Result<(), KernelError> {
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        self.encode(&mut encoder, launches);
+        self.queue.submit([encoder.finish()]);
+        self.wait()
+    }
+
+    /// Blocks until the queue is idle.
+    pub fn wait(&self) -> Result<(), KernelError> {
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| KernelError::Device(e.to_string()))
+    }
+
+    /// Copies the first `len` f32 of `buffer` back to the CPU (one submission).
+    pub fn read(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, KernelError> {
+        let size = (len as u64 * 4).max(4);
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
+        self.queue.submit([encoder.finish()]);
+        let mut out = map_read(self, &[&staging])?;
+        let mut v = out.pop().unwrap_or_default();
+        v.truncate(len);
+        Ok(v)
+    }
+}
+
+/// Sets pipeline and bind group and dispatches one launch.
+pub fn encode_launch(pass: &mut wgpu::ComputePass<'_>, l: &Launch) {
+    pass.set_pipeline(&l.kernel.pipeline);
+    pass.set_bind_group(0, &l.bind_group, &[]);
+    pass.dispatch_workgroups(l.workgroups[0], l.workgroups[1], l.workgroups[2]);
+}
+
+/// Maps `buffers` (MAP_READ, already written by a submitted copy), waits, and returns their
+/// contents as f32.
+pub fn map_read(ctx: &Context, buffers: &[&wgpu::Buffer]) -> Result<Vec<Vec<f32>>, KernelError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (i, b) in buffers.iter().enumerate() {
+        let tx = tx.clone();
+        b.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send((i, r));
+        });
+    }
+    ctx.wait()?;
+    for _ in buffers {
+        let (_, r) = rx.recv().map_err(|e| KernelError::Map(e.to_string()))?;
+        r.map_err(|e| KernelError::Map(e.to_string()))?;
+    }
+    let mut out = Vec::with_capacity(buffers.len());
+    for b in buffers {
+        {
+            let view = b.get_mapped_range(..).map_err(|e| KernelError::Map(e.to_string()))?;
+            out.push(bytemuck::cast_slice::<u8, f32>(&view).to_vec());
+        }
+        b.unmap();
+    }
+    Ok(out)
+}
+
+/// Splits `n` workgroups into a grid no axis of which exceeds `max` (65 535 by default):
+/// kernels rebuild the linear id as `wg.x + wg.y * num_workgroups.x` and skip ids `>= n`.
+pub fn grid(n: u32, max: u32) -> [u32; 3] {
+    if n <= max {
+        [n.max(1), 1, 1]
+    } else {
+        let y = n.div_ceil(max);
+        [n.div_ceil(y), y, 1]
+    }
+}

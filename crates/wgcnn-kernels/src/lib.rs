@@ -1,0 +1,39 @@
+//! WGSL compute kernels and their wgpu wrappers.
+//!
+//! [`Context`] opens the device and compiles each kernel once ([`Context::kernel`]); every
+//! kernel module holds a `#[repr(C)]` params struct mirroring its WGSL `Params`, and a
+//! `launch` function that records a [`Launch`] (bind group + workgroup grid) at plan time.
+//! This crate knows no `Graph`: the executor (`wgcnn-exec`) maps graph nodes onto launches.
+//!
+//! Conventions shared by every kernel:
+//! - binding 0 is the `Params` uniform; storage buffers follow at 1, 2, ... (see [`KernelSpec`]);
+//! - launches over 65 535 workgroups use a 2-D grid ([`grid`]) and shaders rebuild the linear
+//!   workgroup id as `wg.x + wg.y * num_workgroups.x`, returning for ids past the end;
+//! - activations use the codes of `wgcnn_graph::Activation::code`.
+
+mod context;
+pub mod shaders;
+pub mod unary;
+
+#[cfg(test)]
+mod testing;
+
+pub use context::{Access, Context, ContextOptions, Kernel, KernelSpec, Launch, encode_launch, enumerate_adapters, grid, map_read};
+
+/// The most workgroups one grid axis may have (WebGPU's default limit).
+pub const MAX_GROUPS: u32 = 65_535;
+
+/// Errors of the GPU layer.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("no GPU adapter{}; adapters seen: {}. Install a Vulkan driver (e.g. Mesa's lavapipe: `apt-get install mesa-vulkan-drivers`) or pick another with --adapter/WGCNN_ADAPTER",
+        requested.as_ref().map(|r| format!(" matching {r:?}")).unwrap_or_default(),
+        if available.is_empty() { "none".to_string() } else { available.join(", ") })]
+    NoAdapter { requested: Option<String>, available: Vec<String> },
+    #[error("could not open the GPU device: {0}")]
+    Device(String),
+    #[error("could not read a GPU buffer back: {0}")]
+    Map(String),
+    #[error("{what} needs {needed} bytes in one binding; the device allows {limit}")]
+    TooLarge { what: String, needed: u64, limit: u64 },
+}
