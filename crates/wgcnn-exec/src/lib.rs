@@ -1,1 +1,36 @@
-//! wgcnn-exec
+//! The graph executor: lowers a bound [`wgcnn_graph::Graph`] to a [`Plan`] of GPU kernel
+//! launches once, then runs it as many times as needed.
+//!
+//! `Plan::new`:
+//! 1. rewrites the graph ([`wgcnn_graph::passes::optimize`]: BatchNorm folded into convs,
+//!    bias/activation/residual add fused into conv and linear epilogues);
+//! 2. assigns every activation to a reusable buffer ([`memory::MemoryPlan`]);
+//! 3. uploads weights (splitting any tensor larger than the device's largest storage binding);
+//! 4. records one [`wgcnn_kernels::Launch`] per kernel dispatch (pipelines compiled once per
+//!    kernel, bind groups and params made here, never per run).
+//!
+//! `Plan::run` writes the inputs, encodes every launch into one compute pass, copies the
+//! outputs to staging buffers, submits once, and maps the results.
+
+mod lower;
+pub mod memory;
+mod plan;
+
+pub use plan::{Plan, PlanStats};
+
+/// Errors of planning and running.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    Graph(#[from] wgcnn_graph::GraphError),
+    #[error(transparent)]
+    Kernel(#[from] wgcnn_kernels::KernelError),
+    #[error("node {node} ({op}): {message}")]
+    Unsupported { node: String, op: &'static str, message: String },
+    #[error("tensor {name} {shape:?} needs {bytes} bytes in one buffer binding; the device allows {limit} (try a smaller batch or input size)")]
+    TooLarge { name: String, shape: Vec<usize>, bytes: u64, limit: u64 },
+    #[error("input {index}: expected shape {expected:?}, got {got:?}")]
+    InputShape { index: usize, expected: Vec<usize>, got: Vec<usize> },
+    #[error("expected {expected} inputs, got {got}")]
+    InputCount { expected: usize, got: usize },
+}

@@ -135,6 +135,25 @@ impl Graph {
         Ok(())
     }
 
+    /// Appends a node after all others (shape inferred) and returns its output tensor, named
+    /// after the node.
+    pub fn push_node(&mut self, name: &str, op: Op, inputs: &[TensorId]) -> Result<TensorId, GraphError> {
+        if let Some(bad) = inputs.iter().find(|i| i.0 >= self.tensors.len()) {
+            return Err(GraphError::Invalid(format!("node {name}: unknown input tensor {}", bad.0)));
+        }
+        let shapes: Vec<&[usize]> = inputs.iter().map(|&i| self.shape(i)).collect();
+        let out = op.infer(&shapes).map_err(|message| GraphError::Shape {
+            node: name.to_string(),
+            op: op.kind(),
+            inputs: shapes.iter().map(|s| s.to_vec()).collect(),
+            message,
+        })?;
+        self.tensors.push(TensorInfo { name: name.to_string(), shape: out, kind: TensorKind::Activation, data: None });
+        let output = TensorId(self.tensors.len() - 1);
+        self.nodes.push(Node { name: name.to_string(), op, inputs: inputs.to_vec(), output });
+        Ok(output)
+    }
+
     /// Whether every parameter and constant has values.
     pub fn is_bound(&self) -> bool {
         self.tensors
@@ -262,19 +281,7 @@ impl GraphBuilder {
 
     /// Adds a node and returns its output tensor; the output is named after the node.
     pub fn node(&mut self, name: &str, op: Op, inputs: &[TensorId]) -> Result<TensorId, GraphError> {
-        if let Some(bad) = inputs.iter().find(|i| i.0 >= self.graph.tensors.len()) {
-            return Err(GraphError::Invalid(format!("node {name}: unknown input tensor {}", bad.0)));
-        }
-        let shapes: Vec<&[usize]> = inputs.iter().map(|&i| self.graph.shape(i)).collect();
-        let out = op.infer(&shapes).map_err(|message| GraphError::Shape {
-            node: name.to_string(),
-            op: op.kind(),
-            inputs: shapes.iter().map(|s| s.to_vec()).collect(),
-            message,
-        })?;
-        let output = self.push(name, out, TensorKind::Activation, None);
-        self.graph.nodes.push(Node { name: name.to_string(), op, inputs: inputs.to_vec(), output });
-        Ok(output)
+        self.graph.push_node(name, op, inputs)
     }
 
     /// Marks a tensor as a graph output.

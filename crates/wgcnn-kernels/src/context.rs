@@ -234,6 +234,16 @@ impl Context {
         })
     }
 
+    /// A storage buffer holding `data` as u32 words (packed images).
+    pub fn device_buffer_u32(&self, data: &[u32]) -> wgpu::Buffer {
+        let bytes: &[u8] = if data.is_empty() { &[0u8; 4] } else { bytemuck::cast_slice(data) };
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("u32 data"),
+            contents: bytes,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+
     /// Encodes `launches` into one compute pass.
     pub fn encode(&self, encoder: &mut wgpu::CommandEncoder, launches: &[Launch]) {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("wgcnn"), timestamp_writes: None });

@@ -13,6 +13,17 @@
 
 mod context;
 pub mod shaders;
+pub mod adaptive_avgpool2d;
+pub mod binary;
+pub mod conv2d;
+pub mod copy_channels;
+pub mod dwconv2d;
+pub mod linear;
+pub mod lrn;
+pub mod pad;
+pub mod pool2d;
+pub mod preprocess;
+pub mod softmax;
 pub mod unary;
 
 #[cfg(test)]
@@ -36,4 +47,6 @@ pub enum KernelError {
     Map(String),
     #[error("{what} needs {needed} bytes in one binding; the device allows {limit}")]
     TooLarge { what: String, needed: u64, limit: u64 },
+    #[error("{kernel}: {detail}")]
+    BadShape { kernel: &'static str, detail: String },
 }

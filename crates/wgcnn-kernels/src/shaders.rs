@@ -11,6 +11,17 @@ macro_rules! shaders {
 
 shaders! {
     UNARY = "unary";
+    CONV2D = "conv2d";
+    DWCONV2D = "dwconv2d";
+    LINEAR = "linear";
+    PREPROCESS = "preprocess";
+    POOL2D = "pool2d";
+    ADAPTIVE_AVGPOOL2D = "adaptive_avgpool2d";
+    BINARY = "binary";
+    COPY_CHANNELS = "copy_channels";
+    LRN = "lrn";
+    SOFTMAX = "softmax";
+    PAD = "pad";
 }
 
 #[cfg(test)]

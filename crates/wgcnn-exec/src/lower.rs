@@ -1,0 +1,226 @@
+//! Lowering: one graph node → zero or more kernel launches (made once, at plan time).
+
+use std::sync::Arc;
+
+use wgcnn_graph::{Graph, Node, Op, TensorId, TensorKind};
+use wgcnn_kernels::binary::{self, BinaryOp, Broadcast};
+use wgcnn_kernels::conv2d::{self, ConvDesc};
+use wgcnn_kernels::pool2d::{self, PoolMode};
+use wgcnn_kernels::{
+    Context, Launch, adaptive_avgpool2d, copy_channels, dwconv2d, linear, lrn, pad, softmax, unary,
+};
+
+use crate::ExecError;
+use crate::memory::is_alias;
+
+pub(crate) struct Lowering<'a> {
+    ctx: &'a Context,
+    graph: &'a Graph,
+    buffer_of: &'a dyn Fn(TensorId) -> Arc<wgpu::Buffer>,
+    launches: Vec<Launch>,
+    /// Weight buffers, kept alive with the plan through the bind groups.
+    weight_bytes: u64,
+    /// A 4-byte buffer bound where a kernel's optional input is absent.
+    dummy: wgpu::Buffer,
+}
+
+impl<'a> Lowering<'a> {
+    pub fn new(ctx: &'a Context, graph: &'a Graph, buffer_of: &'a dyn Fn(TensorId) -> Arc<wgpu::Buffer>) -> Self {
+        let dummy = ctx.upload("dummy", &[0.0]);
+        Lowering { ctx, graph, buffer_of, launches: Vec::new(), weight_bytes: 0, dummy }
+    }
+
+    pub fn finish(self) -> (Vec<Launch>, u64) {
+        (self.launches, self.weight_bytes)
+    }
+
+    /// Uploads constant values, checked against the device's largest binding.
+    fn upload(&mut self, name: &str, data: &[f32]) -> Result<wgpu::Buffer, ExecError> {
+        let bytes = data.len() as u64 * 4;
+        let limit = self.ctx.max_binding();
+        if bytes > limit {
+            return Err(ExecError::TooLarge { name: name.to_string(), shape: vec![data.len()], bytes, limit });
+        }
+        self.weight_bytes += bytes;
+        Ok(self.ctx.upload(name, data))
+    }
+
+    /// Values of a parameter or constant input.
+    fn data(&self, node: &Node, t: TensorId) -> Result<&'a [f32], ExecError> {
+        let info = self.graph.tensor(t);
+        info.data.as_deref().ok_or_else(|| ExecError::Unsupported {
+            node: node.name.clone(),
+            op: node.op.kind(),
+            message: format!("input {} must be a constant or parameter on the GPU path", info.name),
+        })
+    }
+
+    /// The GPU buffer of an activation input (constants are not allowed here).
+    fn input(&self, node: &Node, i: usize) -> Result<Arc<wgpu::Buffer>, ExecError> {
+        let t = node.inputs[i];
+        match self.graph.tensor(t).kind {
+            TensorKind::Input | TensorKind::Activation => Ok((self.buffer_of)(t)),
+            _ => Err(ExecError::Unsupported {
+                node: node.name.clone(),
+                op: node.op.kind(),
+                message: format!("input {i} ({}) must be computed, not a constant", self.graph.tensor(t).name),
+            }),
+        }
+    }
+
+    /// The buffer of input `i`, uploading it when it is a constant or parameter.
+    fn input_or_upload(&mut self, node: &Node, i: usize) -> Result<Arc<wgpu::Buffer>, ExecError> {
+        match self.graph.tensor(node.inputs[i]).kind {
+            TensorKind::Input | TensorKind::Activation => self.input(node, i),
+            _ => Ok(Arc::new(self.upload_input(node, i)?)),
+        }
+    }
+
+    /// Uploads constant input `i` of `node`.
+    fn upload_input(&mut self, node: &Node, i: usize) -> Result<wgpu::Buffer, ExecError> {
+        let data = self.data(node, node.inputs[i])?;
+        self.upload(&self.graph.tensor(node.inputs[i]).name.clone(), data)
+    }
+
+    pub fn node(&mut self, node: &Node) -> Result<(), ExecError> {
+        if is_alias(&node.op) {
+            return Ok(());
+        }
+        let shape = |t: TensorId| self.graph.shape(t).to_vec();
+        let out = (self.buffer_of)(node.output);
+        match &node.op {
+            Op::Act(a) => {
+                let x = self.input(node, 0)?;
+                let p = unary::UnaryParams::new(&shape(node.output), false, a.code());
+                self.launches.push(unary::launch(self.ctx, &node.name, &p, &x, &self.dummy, &out));
+            }
+            Op::BatchNorm { eps } => {
+                let x = self.input(node, 0)?;
+                let [g, b, m, v] = [1, 2, 3, 4].map(|i| node.inputs[i]);
+                let (g, b, m, v) = (self.data(node, g)?, self.data(node, b)?, self.data(node, m)?, self.data(node, v)?);
+                let scale: Vec<f32> = g.iter().zip(v).map(|(g, v)| g / (v + eps).sqrt()).collect();
+                let mut affine = scale.clone();
+                affine.extend(b.iter().zip(m).zip(&scale).map(|((b, m), s)| b - m * s));
+                let ab = self.upload(&format!("{} affine", node.name), &affine)?;
+                let p = unary::UnaryParams::new(&shape(node.output), true, (0, 0.0, 0.0));
+                self.launches.push(unary::launch(self.ctx, &node.name, &p, &x, &ab, &out));
+            }
+            Op::Conv2d(c) => {
+                let x = self.input(node, 0)?;
+                let w_shape = shape(node.inputs[1]);
+                let weight = self.data(node, node.inputs[1])?;
+                let wb = self.upload(&self.graph.tensor(node.inputs[1]).name, weight)?;
+                let bias = if c.bias { Some(self.upload_input(node, 2)?) } else { None };
+                let residual = if c.residual { Some(self.input(node, node.inputs.len() - 1)?) } else { None };
+                let desc = ConvDesc {
+                    input: four(node, &shape(node.inputs[0]))?,
+                    weight: four(node, &w_shape)?,
+                    stride: c.stride,
+                    padding: c.padding,
+                    dilation: c.dilation,
+                    groups: c.groups,
+                    bias: c.bias,
+                    residual: c.residual,
+                    act: c.act.code(),
+                };
+                let bias = bias.as_ref().unwrap_or(&self.dummy);
+                let residual = residual.as_deref().unwrap_or(&self.dummy);
+                let launch = if dwconv2d::is_depthwise(&desc) {
+                    let p = dwconv2d::DwConv2dParams::new(&desc).map_err(|e| kernel_err(node, e))?;
+                    dwconv2d::launch(self.ctx, &node.name, &p, &x, &wb, bias, residual, &out)
+                } else {
+                    let p = conv2d::Conv2dParams::new(&desc).map_err(|e| kernel_err(node, e))?;
+                    conv2d::launch(self.ctx, &node.name, &p, &x, &wb, bias, residual, &out)
+                };
+                self.launches.push(launch);
+            }
+            Op::Linear { bias, act } => {
+                let x = self.input(node, 0)?;
+                let [m, k] = [shape(node.inputs[1])[0], shape(node.inputs[1])[1]];
+                let desc = linear::LinearDesc { batch: shape(node.inputs[0])[0], in_features: k, out_features: m, bias: *bias, act: act.code() };
+                let weight = self.data(node, node.inputs[1])?;
+                let name = self.graph.tensor(node.inputs[1]).name.clone();
+                let chunks = linear::row_chunks(m, k, self.ctx.max_binding()).map_err(|e| kernel_err(node, e))?;
+                let mut buffers = Vec::with_capacity(chunks.len());
+                for rows in &chunks {
+                    buffers.push(self.upload(&format!("{name}[{rows:?}]"), &weight[rows.start * k..rows.end * k])?);
+                }
+                let bias_buffer = if *bias { Some(self.upload_input(node, 2)?) } else { None };
+                let pairs: Vec<_> = chunks.iter().cloned().zip(buffers.iter()).collect();
+                let launches = linear::launches(self.ctx, &node.name, &desc, &x, &pairs, bias_buffer.as_ref().unwrap_or(&self.dummy), &out)
+                    .map_err(|e| kernel_err(node, e))?;
+                self.launches.extend(launches);
+            }
+            Op::MaxPool2d(p) | Op::AvgPool2d(p) => {
+                let x = self.input(node, 0)?;
+                let mode = match &node.op {
+                    Op::MaxPool2d(_) => PoolMode::Max,
+                    _ => PoolMode::Avg { count_include_pad: p.count_include_pad },
+                };
+                let o = shape(node.output);
+                let params = pool2d::Pool2dParams::new(mode, four(node, &shape(node.inputs[0]))?, [o[2], o[3]], p.kernel, p.stride, p.padding);
+                self.launches.push(pool2d::launch(self.ctx, &node.name, &params, &x, &out));
+            }
+            Op::AdaptiveAvgPool2d { output } => {
+                let x = self.input(node, 0)?;
+                let p = adaptive_avgpool2d::AdaptiveAvgPool2dParams::new(self.ctx, four(node, &shape(node.inputs[0]))?, *output);
+                self.launches.push(adaptive_avgpool2d::launch(self.ctx, &node.name, &p, &x, &out));
+            }
+            Op::Add | Op::Mul => {
+                let a = self.input(node, 0)?;
+                let b = self.input_or_upload(node, 1)?;
+                let (sa, sb) = (shape(node.inputs[0]), shape(node.inputs[1]));
+                let broadcast = Broadcast::classify(&sa, &sb).ok_or_else(|| ExecError::Unsupported {
+                    node: node.name.clone(),
+                    op: node.op.kind(),
+                    message: format!("broadcast of {sb:?} onto {sa:?} has no GPU kernel (same shape, per channel or scalar only)"),
+                })?;
+                let op = if matches!(node.op, Op::Add) { BinaryOp::Add } else { BinaryOp::Mul };
+                let p = binary::BinaryParams::new(&sa, broadcast, op, (0, 0.0, 0.0));
+                self.launches.push(binary::launch(self.ctx, &node.name, &p, &a, &b, &out));
+            }
+            Op::Concat { axis } => {
+                let o = shape(node.output);
+                let outer: usize = o[..*axis].iter().product();
+                let inner: usize = o[axis + 1..].iter().product();
+                let mut offset = 0;
+                for i in 0..node.inputs.len() {
+                    let x = self.input_or_upload(node, i)?;
+                    let c = shape(node.inputs[i])[*axis];
+                    let p = copy_channels::CopyChannelsParams::concat(outer, c, inner, o[*axis], offset);
+                    self.launches.push(copy_channels::launch(self.ctx, &format!("{}[{i}]", node.name), &p, &x, &out));
+                    offset += c;
+                }
+            }
+            Op::Lrn(l) => {
+                let x = self.input(node, 0)?;
+                let p = lrn::LrnParams::new(&shape(node.inputs[0]), l.size, l.alpha, l.beta, l.k);
+                self.launches.push(lrn::launch(self.ctx, &node.name, &p, &x, &out));
+            }
+            Op::Softmax { axis } => {
+                let x = self.input(node, 0)?;
+                let p = softmax::SoftmaxParams::new(self.ctx, &shape(node.inputs[0]), *axis);
+                self.launches.push(softmax::launch(self.ctx, &node.name, &p, &x, &out));
+            }
+            Op::Pad { padding, value } => {
+                let x = self.input(node, 0)?;
+                let p = pad::PadParams::new(four(node, &shape(node.inputs[0]))?, *padding, *value);
+                self.launches.push(pad::launch(self.ctx, &node.name, &p, &x, &out));
+            }
+            Op::Flatten { .. } | Op::Reshape { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+fn four(node: &Node, s: &[usize]) -> Result<[usize; 4], ExecError> {
+    <[usize; 4]>::try_from(s).map_err(|_| ExecError::Unsupported {
+        node: node.name.clone(),
+        op: node.op.kind(),
+        message: format!("expects a 4-D NCHW tensor, got {s:?}"),
+    })
+}
+
+fn kernel_err(node: &Node, e: wgcnn_kernels::KernelError) -> ExecError {
+    ExecError::Unsupported { node: node.name.clone(), op: node.op.kind(), message: e.to_string() }
+}

@@ -1,0 +1,347 @@
+use super::*;
+use crate::fixture_path;
+use crate::rule::rule_tensor;
+
+const LENET5_KEYS: [&str; 10] = [
+    "conv1.weight",
+    "conv1.bias",
+    "conv2.weight",
+    "conv2.bias",
+    "fc1.weight",
+    "fc1.bias",
+    "fc2.weight",
+    "fc2.bias",
+    "fc3.weight",
+    "fc3.bias",
+];
+
+/// Largest `|got - rule|` over every tensor, checking that every tensor is the rule's.
+fn max_rule_error(file: &PthFile) -> f32 {
+    let mut worst = 0f32;
+    for key in file.keys() {
+        let t = file.tensor(key).unwrap();
+        let want =
+            rule_tensor(key, &t.shape).unwrap_or_else(|| panic!("{key}: the rule leaves it alone"));
+        for (g, w) in t.data.iter().zip(&want) {
+            worst = worst.max((g - w).abs());
+        }
+    }
+    worst
+}
+
+#[test]
+fn pth_lenet5_zip_state_dict_has_lenet_keys_and_rule_values() {
+    let file = PthFile::open(fixture_path("pth/lenet5.pth")).unwrap();
+    assert!(!file.is_legacy());
+    assert_eq!(file.keys(), LENET5_KEYS);
+    assert_eq!(file.shape("conv1.weight"), Some(&[6usize, 1, 5, 5][..]));
+    assert_eq!(file.shape("fc1.weight"), Some(&[120usize, 400][..]));
+    assert_eq!(file.dtype("fc3.bias"), Some(DType::F32));
+    let err = max_rule_error(&file);
+    println!("lenet5.pth: max |value - rule| = {err:e}");
+    assert_eq!(err, 0.0, "f32 checkpoints hold the rule's values exactly");
+}
+
+#[test]
+fn pth_lenet5_nested_under_model_key() {
+    let file = PthFile::open(fixture_path("pth/lenet5.nested.pth")).unwrap();
+    assert_eq!(file.keys(), LENET5_KEYS);
+    let err = max_rule_error(&file);
+    println!("lenet5.nested.pth: max |value - rule| = {err:e}");
+    assert_eq!(err, 0.0);
+}
+
+#[test]
+fn pth_lenet5_f16_within_half_rounding() {
+    let file = PthFile::open(fixture_path("pth/lenet5.f16.pth")).unwrap();
+    assert_eq!(file.keys(), LENET5_KEYS);
+    assert_eq!(file.dtype("conv1.weight"), Some(DType::F16));
+    let mut worst_rel = 0f32;
+    for key in file.keys() {
+        let t = file.tensor(key).unwrap();
+        let want = rule_tensor(key, &t.shape).unwrap();
+        for (g, w) in t.data.iter().zip(&want) {
+            // Round to nearest f16: relative error at most 2^-11 (normals), 2^-25 absolute below.
+            let bound = w.abs() * (1.0 / 2048.0) + 3e-8;
+            assert!((g - w).abs() <= bound, "{key}: {g} vs {w}");
+            if w.abs() >= 1.0 / 16384.0 {
+                worst_rel = worst_rel.max((g - w).abs() / w.abs()); // f16 normal range
+            }
+        }
+    }
+    println!(
+        "lenet5.f16.pth: max relative error vs rule over f16 normals = {worst_rel:e} (bound 2^-11 = 4.9e-4)"
+    );
+}
+
+#[test]
+fn pth_lenet5_legacy_format_loads() {
+    let file = PthFile::open(fixture_path("pth/lenet5.legacy.pth")).unwrap();
+    assert!(file.is_legacy());
+    assert_eq!(file.keys(), LENET5_KEYS);
+    let err = max_rule_error(&file);
+    println!("lenet5.legacy.pth: max |value - rule| = {err:e}");
+    assert_eq!(err, 0.0);
+}
+
+#[test]
+fn pth_squeezenet1_1_matches_rule() {
+    let file = PthFile::open(fixture_path("pth/squeezenet1_1.pth")).unwrap();
+    assert_eq!(file.keys().len(), 52);
+    assert_eq!(file.keys()[0], "features.0.weight");
+    assert_eq!(
+        file.shape("classifier.1.weight"),
+        Some(&[1000usize, 512, 1, 1][..])
+    );
+    let err = max_rule_error(&file);
+    println!(
+        "squeezenet1_1.pth: {} tensors, max |value - rule| = {err:e}",
+        file.keys().len()
+    );
+    assert_eq!(err, 0.0);
+}
+
+#[test]
+fn open_weights_dispatches_on_content() {
+    for name in [
+        "pth/lenet5.pth",
+        "pth/lenet5.legacy.pth",
+        "classify/lenet5.full.safetensors",
+    ] {
+        let source = crate::open_weights(fixture_path(name)).unwrap();
+        let keys = source.keys();
+        println!("{name}: {} keys", keys.len());
+        assert!(!keys.is_empty(), "{name}");
+    }
+    let path = crate::tests::temp_path("notweights.bin");
+    fs::write(&path, b"GIF89a not a checkpoint").unwrap();
+    let err = crate::open_weights(&path).map(|_| ()).unwrap_err();
+    let _ = fs::remove_file(&path);
+    println!("{err}");
+    assert!(
+        matches!(err, IoError::UnknownFormat { .. }) && err.to_string().contains("notweights.bin")
+    );
+}
+
+/// Deterministic pseudo-random numbers for the corruption tests.
+fn lcg(state: &mut u64) -> u64 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *state >> 33
+}
+
+/// Opens every corrupted variant; a file that still opens must load every tensor or error.
+fn survive(name: &str, good: &[u8], variants: impl Iterator<Item = Vec<u8>>) -> (usize, usize) {
+    let (mut rejected, mut opened) = (0, 0);
+    for bytes in variants {
+        match PthFile::from_bytes(name, bytes) {
+            Err(e) => {
+                assert!(e.to_string().contains(name), "{e}");
+                rejected += 1;
+            }
+            Ok(file) => {
+                opened += 1;
+                for key in file.keys() {
+                    let _ = file.tensor(key);
+                }
+            }
+        }
+    }
+    assert!(rejected > 0 && good.len() > 1000);
+    (rejected, opened)
+}
+
+#[test]
+fn pth_truncated_and_bit_flipped_checkpoints_never_panic() {
+    for name in ["lenet5.pth", "lenet5.legacy.pth"] {
+        let good = fs::read(fixture_path(&format!("pth/{name}"))).unwrap();
+        // Every truncation of the pickle and directory regions, a spread elsewhere.
+        let n = good.len();
+        let cuts = (0..n).filter(|&c| c < 2048 || c + 2048 > n || c % 997 == 0);
+        let (rej_t, ok_t) = survive(name, &good, cuts.map(|c| good[..c].to_vec()));
+        assert_eq!(ok_t, 0, "{name}: a truncated file must not open");
+        let mut seed = 0x5eed_u64;
+        let flips = (0..4000).map(|i| {
+            let mut bad = good.clone();
+            // Half the flips in the first 2 KiB (pickle), half in the last 2 KiB (zip directory).
+            let at = if i % 2 == 0 {
+                lcg(&mut seed) as usize % 2048.min(n)
+            } else {
+                n - 1 - lcg(&mut seed) as usize % 2048.min(n)
+            };
+            bad[at] ^= 1 << (lcg(&mut seed) % 8);
+            bad
+        });
+        let (rej_f, ok_f) = survive(name, &good, flips);
+        println!(
+            "{name}: truncations {rej_t} rejected; bit flips {rej_f} rejected, {ok_f} still open"
+        );
+    }
+}
+
+/// A stored zip of `(name, data)` entries, as torch writes them (minus alignment padding).
+fn write_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in files {
+        let offset = out.len() as u32;
+        let header = |sig: u32, central_fields: bool| {
+            let mut h = sig.to_le_bytes().to_vec();
+            if central_fields {
+                h.extend(20u16.to_le_bytes()); // version made by
+            }
+            h.extend([20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // version, flags, method, time, date, crc
+            h.extend((data.len() as u32).to_le_bytes());
+            h.extend((data.len() as u32).to_le_bytes());
+            h.extend((name.len() as u16).to_le_bytes());
+            h.extend(0u16.to_le_bytes()); // extra
+            if central_fields {
+                h.extend([0; 8]); // comment len, disk, internal attrs, external attrs (2 of 4)
+                h.extend([0; 2]);
+                h.extend(offset.to_le_bytes());
+            }
+            h.extend(name.as_bytes());
+            h
+        };
+        let local = header(0x0403_4b50, false);
+        central.extend(header(0x0201_4b50, true));
+        out.extend(local);
+        out.extend(*data);
+    }
+    let cd_offset = out.len() as u32;
+    out.extend(&central);
+    out.extend(0x0605_4b50u32.to_le_bytes());
+    out.extend([0; 4]);
+    out.extend((files.len() as u16).to_le_bytes());
+    out.extend((files.len() as u16).to_le_bytes());
+    out.extend((central.len() as u32).to_le_bytes());
+    out.extend(cd_offset.to_le_bytes());
+    out.extend([0; 2]);
+    out
+}
+
+/// Pickle text helpers: `X` strings and `c` globals.
+fn s(text: &str) -> Vec<u8> {
+    let mut v = vec![b'X'];
+    v.extend((text.len() as u32).to_le_bytes());
+    v.extend(text.as_bytes());
+    v
+}
+
+fn rebuild(
+    storage_type: &str,
+    key: &str,
+    numel: u8,
+    offset: u8,
+    size: &[u8],
+    stride: &[u8],
+) -> Vec<u8> {
+    let mut p = b"ctorch._utils\n_rebuild_tensor_v2\n((".to_vec();
+    p.extend(s("storage"));
+    p.extend(format!("ctorch\n{storage_type}\n").as_bytes());
+    p.extend(s(key));
+    p.extend(s("cpu"));
+    p.extend([b'K', numel, b't', b'Q', b'K', offset, b'(']);
+    for &d in size {
+        p.extend([b'K', d]);
+    }
+    p.extend([b't', b'(']);
+    for &d in stride {
+        p.extend([b'K', d]);
+    }
+    p.extend([b't', 0x89, b'}', b't', b'R']);
+    p
+}
+
+#[test]
+fn pth_handmade_checkpoint_strided_f64_nested_and_module_prefix() {
+    // {"epoch": 1, "state_dict": OrderedDict(module.fc.weight: transposed f32 view,
+    //  module.fc.bias: f64 at offset 1)} in a folder named "archive".
+    let mut p = vec![0x80, 2, b'}', b'('];
+    p.extend(s("epoch"));
+    p.extend([b'K', 1]);
+    p.extend(s("state_dict"));
+    p.extend(b"ccollections\nOrderedDict\n)R(");
+    p.extend(s("module.fc.weight"));
+    p.extend(rebuild("FloatStorage", "0", 6, 0, &[2, 3], &[1, 2]));
+    p.extend(s("module.fc.bias"));
+    p.extend(rebuild("DoubleStorage", "1", 3, 1, &[2], &[1]));
+    p.extend(b"uu.");
+    let weights: Vec<u8> = (0..6).flat_map(|v| (v as f32).to_le_bytes()).collect();
+    let bias: Vec<u8> = [9.0f64, 0.5, -1.25]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let zip = write_zip(&[
+        ("archive/data.pkl", &p),
+        ("archive/byteorder", b"little"),
+        ("archive/data/0", &weights),
+        ("archive/data/1", &bias),
+    ]);
+    let file = PthFile::from_bytes("handmade.pth", zip).unwrap();
+    assert_eq!(file.keys(), ["fc.weight", "fc.bias"]);
+    let w = file.tensor("fc.weight").unwrap();
+    assert_eq!(
+        (w.shape.as_slice(), w.data.as_slice()),
+        (&[2usize, 3][..], &[0.0f32, 2.0, 4.0, 1.0, 3.0, 5.0][..])
+    );
+    assert_eq!(file.tensor("fc.bias").unwrap().data, vec![0.5, -1.25]);
+    assert_eq!(file.dtype("fc.bias"), Some(DType::F64));
+    println!("transposed view gathered: {:?}", w.data);
+
+    // A view reaching past its storage is refused when opening.
+    let mut p2 = vec![0x80, 2, b'}', b'('];
+    p2.extend(s("w"));
+    p2.extend(rebuild("FloatStorage", "0", 6, 2, &[2, 3], &[3, 1]));
+    p2.extend(b"u.");
+    let zip = write_zip(&[("x/data.pkl", &p2), ("x/data/0", &weights)]);
+    let err = PthFile::from_bytes("overrun.pth", zip)
+        .unwrap_err()
+        .to_string();
+    println!("{err}");
+    assert!(
+        err.contains("overrun.pth") && err.contains("\"w\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn pth_without_state_dict_explains_what_it_found() {
+    let mut p = vec![0x80, 2, b'}', b'('];
+    p.extend(s("epoch"));
+    p.extend([b'K', 3, b'u', b'.']);
+    let zip = write_zip(&[("a/data.pkl", &p)]);
+    let err = PthFile::from_bytes("nodict.pth", zip)
+        .unwrap_err()
+        .to_string();
+    println!("{err}");
+    assert!(
+        err.contains("\"epoch\"") && err.contains("state_dict"),
+        "{err}"
+    );
+    let model = write_zip(&[("a/data.pkl", b"\x80\x02c__main__\nNet\n)\x81}b.")]);
+    let err = PthFile::from_bytes("model.pth", model)
+        .unwrap_err()
+        .to_string();
+    println!("{err}");
+    assert!(
+        err.contains("__main__.Net") && err.contains("model.state_dict()"),
+        "{err}"
+    );
+}
+
+#[test]
+fn strided_gather_and_extent() {
+    let src: Vec<f32> = (0..12).map(|v| v as f32).collect();
+    // A [2,2] window of a [3,4] matrix starting at (1,1).
+    assert_eq!(
+        gather(&src, 5, &[2, 2], &[4, 1]),
+        Some(vec![5.0, 6.0, 9.0, 10.0])
+    );
+    assert_eq!(extent(5, &[2, 2], &[4, 1]), Some(11));
+    assert_eq!(extent(3, &[0, 7], &[7, 1]), Some(3));
+    assert_eq!(extent(0, &[usize::MAX, 2], &[usize::MAX, 1]), None);
+    assert_eq!(gather(&src, 11, &[2], &[1]), None);
+    assert_eq!(contiguous_strides(&[2, 3, 4]), vec![12, 4, 1]);
+}

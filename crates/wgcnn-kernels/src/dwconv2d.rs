@@ -1,0 +1,211 @@
+//! `dwconv2d`: depthwise convolution (groups == C, K = multiplier * C) with the fused epilogue
+//! `act(conv + bias + residual)`. Shader: `shaders/dwconv2d.wgsl`. Takes the same
+//! [`ConvDesc`] as [`crate::conv2d`].
+
+use std::sync::Arc;
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::conv2d::ConvDesc;
+use crate::{Access, Context, Kernel, KernelError, KernelSpec, Launch, MAX_GROUPS, grid, shaders};
+
+pub const SPEC: KernelSpec = KernelSpec {
+    name: "dwconv2d",
+    source: shaders::DWCONV2D,
+    buffers: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+};
+
+/// Invocations per workgroup, each computing 4 outputs of a row; keep in step with the shader.
+const LANES: usize = 64;
+
+/// Mirrors `Params` in `shaders/dwconv2d.wgsl`; keep both in step (96 bytes, 16-byte multiple).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct DwConv2dParams {
+    pub batch: u32,
+    pub in_c: u32,
+    pub in_h: u32,
+    pub in_w: u32,
+    pub out_c: u32,
+    pub out_h: u32,
+    pub out_w: u32,
+    /// `K / C`.
+    pub multiplier: u32,
+    pub kernel_h: u32,
+    pub kernel_w: u32,
+    pub stride_h: u32,
+    pub stride_w: u32,
+    pub pad_top: u32,
+    pub pad_left: u32,
+    pub dil_h: u32,
+    pub dil_w: u32,
+    /// `ceil(OW / 4)`.
+    pub quads_w: u32,
+    /// `ceil(OH * quads_w / 64)`: workgroups per output plane.
+    pub plane_blocks: u32,
+    pub has_bias: u32,
+    pub has_residual: u32,
+    pub act: u32,
+    pub p0: f32,
+    pub p1: f32,
+    pub _pad: u32,
+}
+
+/// Whether `desc` is a depthwise convolution this kernel runs: one input channel per group,
+/// every channel its own group, output channels a multiple of the input channels.
+pub fn is_depthwise(desc: &ConvDesc) -> bool {
+    let [_, c, _, _] = desc.input;
+    let [k, cg, _, _] = desc.weight;
+    c > 0 && desc.groups == c && cg == 1 && k % c == 0
+}
+
+impl DwConv2dParams {
+    /// Params of `desc`, or an error naming the shapes when they do not fit or are not
+    /// depthwise ([`is_depthwise`]).
+    pub fn new(desc: &ConvDesc) -> Result<Self, KernelError> {
+        let [n, k, oh, ow] = desc.output()?;
+        if !is_depthwise(desc) {
+            return Err(KernelError::BadShape {
+                kernel: "dwconv2d",
+                detail: format!("input {:?}, weight {:?}, groups {} is not depthwise", desc.input, desc.weight, desc.groups),
+            });
+        }
+        let [_, c, h, w] = desc.input;
+        let [_, _, kh, kw] = desc.weight;
+        let u = |v: usize| v as u32;
+        let quads_w = ow.div_ceil(4);
+        Ok(DwConv2dParams {
+            batch: u(n),
+            in_c: u(c),
+            in_h: u(h),
+            in_w: u(w),
+            out_c: u(k),
+            out_h: u(oh),
+            out_w: u(ow),
+            multiplier: u(k / c),
+            kernel_h: u(kh),
+            kernel_w: u(kw),
+            stride_h: u(desc.stride[0]),
+            stride_w: u(desc.stride[1]),
+            pad_top: u(desc.padding[0]),
+            pad_left: u(desc.padding[1]),
+            dil_h: u(desc.dilation[0]),
+            dil_w: u(desc.dilation[1]),
+            quads_w: u(quads_w),
+            plane_blocks: u((oh * quads_w).div_ceil(LANES)),
+            has_bias: desc.bias as u32,
+            has_residual: desc.residual as u32,
+            act: desc.act.0,
+            p0: desc.act.1,
+            p1: desc.act.2,
+            _pad: 0,
+        })
+    }
+
+    /// Workgroups the launch needs (before folding onto a 2-D grid).
+    pub fn workgroups(&self) -> u32 {
+        self.plane_blocks * self.batch * self.out_c
+    }
+
+    /// Elements of the output `[N, K, OH, OW]`.
+    pub fn output_len(&self) -> usize {
+        (self.batch * self.out_c * self.out_h * self.out_w) as usize
+    }
+}
+
+/// The compiled kernel.
+pub fn kernel(ctx: &Context) -> Arc<Kernel> {
+    ctx.kernel(&SPEC, &[])
+}
+
+/// Records `y = act(dwconv(x, weight) + bias + residual)`. `bias` and `residual` may be any
+/// small buffer when the params say they are absent.
+#[allow(clippy::too_many_arguments)]
+pub fn launch(
+    ctx: &Context,
+    label: &str,
+    p: &DwConv2dParams,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+    residual: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Launch {
+    let groups = grid(p.workgroups(), MAX_GROUPS);
+    ctx.launch(label, &kernel(ctx), bytemuck::bytes_of(p), &[x, weight, bias, residual, y], groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conv2d::tests::{ACTS, Which, check};
+    use crate::testing::Rng;
+    use wgcnn_graph::Activation;
+
+    fn dw(input: [usize; 4], mult: usize, k: [usize; 2], stride: [usize; 2], pad: [usize; 4], dil: [usize; 2]) -> ConvDesc {
+        let c = input[1];
+        ConvDesc::new(input, [c * mult, 1, k[0], k[1]], stride, pad, dil, c)
+    }
+
+    #[test]
+    fn dwconv2d_mobilenet_3x3_stride2_relu6() {
+        let mut rng = Rng::new(21);
+        let d = ConvDesc { bias: true, ..dw([1, 32, 17, 16], 1, [3, 3], [2, 2], [1; 4], [1, 1]) };
+        check(&mut rng, "dwconv2d_mobilenet_3x3_stride2_relu6", &d, Activation::RELU6, Which::Depthwise);
+    }
+
+    #[test]
+    fn dwconv2d_tf_same_5x5_stride2_asymmetric() {
+        let mut rng = Rng::new(22);
+        let d = ConvDesc { bias: true, ..dw([2, 12, 14, 14], 1, [5, 5], [2, 2], [1, 1, 2, 2], [1, 1]) };
+        check(&mut rng, "dwconv2d_tf_same_5x5_stride2_asymmetric", &d, Activation::Silu, Which::Depthwise);
+    }
+
+    #[test]
+    fn dwconv2d_multiplier_2_with_residual() {
+        let mut rng = Rng::new(23);
+        let d = ConvDesc { bias: true, residual: true, ..dw([2, 7, 9, 13], 2, [3, 3], [1, 1], [1; 4], [1, 1]) };
+        check(&mut rng, "dwconv2d_multiplier_2_with_residual", &d, Activation::HardSwish, Which::Depthwise);
+    }
+
+    #[test]
+    fn dwconv2d_rejects_non_depthwise() {
+        let d = ConvDesc::new([1, 8, 5, 5], [8, 2, 3, 3], [1, 1], [1; 4], [1, 1], 4);
+        let err = DwConv2dParams::new(&d).expect_err("grouped conv is not depthwise");
+        println!("{err}");
+        assert!(err.to_string().contains("not depthwise"), "{err}");
+    }
+
+    #[test]
+    fn dwconv2d_random_shapes_match_interpreter() {
+        let mut rng = Rng::new(99);
+        let mut worst = 0f32;
+        for case in 0..120 {
+            let kk = [1, 3, 5, 7][rng.range(0, 3)];
+            let k = match rng.range(0, 5) {
+                0 => [1, 7],
+                1 => [7, 1],
+                _ => [kk, kk],
+            };
+            let dil = [rng.range(1, 3), rng.range(1, 2)];
+            let stride = [rng.range(1, 3), rng.range(1, 3)];
+            let pad = if case % 2 == 0 {
+                [rng.range(0, 3); 4]
+            } else {
+                [rng.range(0, 2), rng.range(0, 2), rng.range(0, 3), rng.range(0, 3)]
+            };
+            let min_h = (dil[0] * (k[0] - 1) + 1).saturating_sub(pad[0] + pad[2]).max(1);
+            let min_w = (dil[1] * (k[1] - 1) + 1).saturating_sub(pad[1] + pad[3]).max(1);
+            let input = [rng.range(1, 3), rng.range(1, 67), rng.range(min_h, min_h.max(17)), rng.range(min_w, min_w.max(17))];
+            let mult = if case % 4 == 3 { 2 } else { 1 };
+            let d = ConvDesc { bias: rng.range(0, 1) == 1, residual: rng.range(0, 2) == 0, ..dw(input, mult, k, stride, pad, dil) };
+            let act = ACTS[case % ACTS.len()];
+            worst = worst.max(check(&mut rng, &format!("dw random case {case}"), &d, act, Which::Depthwise));
+            // Every fourth case also through the general kernel: both must agree on depthwise.
+            if case % 4 == 0 {
+                worst = worst.max(check(&mut rng, &format!("dw random case {case} (general)"), &d, act, Which::General));
+            }
+        }
+        println!("dwconv2d: 120 random cases (+30 via conv2d), worst relative error {worst:.3e}");
+    }
+}

@@ -1,0 +1,79 @@
+// binary: y = act(a (+|*) b) with b broadcast to a's shape, over flat f32 tensors.
+//
+// Broadcast modes (classified on the host, `binary::Broadcast`):
+// - 0 same shape:  b[i];
+// - 1 per channel: b has shape [N|1, C, 1, ...]: b[n * C + c] when b_batched = 1, else b[c],
+//                  with c = (i / spatial) % C and n = i / (C * spatial);
+// - 2 scalar:      b[0].
+// Residual adds (ResNet), squeeze-excitation channel scales (SE, MobileNetV3, EfficientNet) and
+// scalar scales all share one pipeline; the activation codes are those of `unary.wgsl`.
+//
+// Threads: one element each, 256 per workgroup, 2-D grid (linear id = x + y * nwg.x).
+//
+// | binding | what | access     |
+// |---------|------|------------|
+// | 0       | Params | uniform  |
+// | 1       | a    | read       |
+// | 2       | b    | read       |
+// | 3       | y    | read_write |  (same shape as a)
+//
+// Params mirrors `BinaryParams` in crates/wgcnn-kernels/src/binary.rs.
+
+struct Params {
+    len: u32,        // elements of a and y
+    mode: u32,       // 0 same shape, 1 per channel, 2 scalar
+    op: u32,         // 0 add, 1 multiply
+    channels: u32,   // C (mode 1)
+    spatial: u32,    // elements per channel plane (mode 1)
+    b_batched: u32,  // mode 1: 1 when b has one row of C values per batch item
+    act: u32,        // activation code (wgcnn_graph::Activation::code)
+    p0: f32,
+    p1: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+
+fn act(v: f32, code: u32, p0: f32, p1: f32) -> f32 {
+    switch code {
+        case 1u: { return max(v, 0.0); }
+        case 2u: { return clamp(v, p0, p1); }
+        case 3u: { return 1.0 / (1.0 + exp(-v)); }
+        case 4u: { return v / (1.0 + exp(-v)); }
+        case 5u: { return clamp(p0 * v + p1, 0.0, 1.0); }
+        case 6u: { return v * clamp(v / 6.0 + 0.5, 0.0, 1.0); }
+        case 7u: { return tanh(v); }
+        default: { return v; }
+    }
+}
+
+@compute @workgroup_size(256)
+fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let i = (wg.x + wg.y * nwg.x) * 256u + lid;
+    if (i >= params.len) {
+        return;
+    }
+    var bi = 0u;
+    if (params.mode == 0u) {
+        bi = i;
+    } else if (params.mode == 1u) {
+        let plane = i / params.spatial;
+        bi = plane % params.channels;
+        if (params.b_batched == 1u) {
+            bi = plane;
+        }
+    }
+    var v: f32;
+    if (params.op == 1u) {
+        v = a[i] * b[bi];
+    } else {
+        v = a[i] + b[bi];
+    }
+    y[i] = act(v, params.act, params.p0, params.p1);
+}

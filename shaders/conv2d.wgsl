@@ -1,0 +1,241 @@
+// conv2d: y = act(conv(x, w) + bias + residual), NCHW f32, any kernel size, stride, asymmetric
+// padding, dilation and group count (depthwise has its own kernel, dwconv2d.wgsl).
+//
+// Implicit GEMM: rows are the N*OH*OW output pixels, columns the K/groups output channels of one
+// group, and the reduction runs over (C/groups) x kh x kw without building an im2col matrix.
+//
+// Threads: a workgroup owns one block of CB output channels of one group and 256 output pixels;
+// each of its 64 invocations keeps a CB-channel x 4-pixel register tile (4 neighbouring output
+// pixels in N*OH*OW order). The channel block, and so every weight address, depends only on the
+// workgroup id: weight loads are uniform (one scalar load per subgroup on lavapipe), input loads
+// are per lane, and each input value feeds CB multiply-adds. Register blocking rather than
+// workgroup-memory tiles, because that is what is fastest on lavapipe (see DESIGN.md); the loop
+// body stays small so LLVM compiles it quickly.
+//
+// `override CB`: 16 (the default; measured on lavapipe, 4 px x {4, 8, 16, 32} channels gave
+// about {7, 9.5, 11, 9} GFLOP per CPU-second on ResNet-50's 3x3 64->64 layer) or 4, for
+// grouped convolutions with few channels per group (ResNeXt: 4), where a 16-channel block
+// would mostly compute dropped sums. The Rust side picks it per layer (`channel_block`).
+// Workgroup ids run pixel block fastest: id = pixel_block + pixel_blocks * (group * chan_blocks +
+// chan_block), on a 2-D grid (linear id = wg.x + wg.y * nwg.x; ids past the end return).
+//
+// | binding | what                                      | access     |
+// |---------|-------------------------------------------|------------|
+// | 0       | Params                                    | uniform    |
+// | 1       | x [N, C, H, W]                            | read       |
+// | 2       | w [K, C/groups, kh, kw]                   | read       |
+// | 3       | bias [K]                (if has_bias)     | read       |
+// | 4       | residual [N, K, OH, OW] (if has_residual) | read       |
+// | 5       | y [N, K, OH, OW]                          | read_write |
+//
+// Params mirrors `Conv2dParams` in crates/wgcnn-kernels/src/conv2d.rs; keep both in step.
+
+struct Params {
+    batch: u32,        // N
+    in_c: u32,         // C
+    in_h: u32,         // H
+    in_w: u32,         // W
+    out_c: u32,        // K
+    out_h: u32,        // OH
+    out_w: u32,        // OW
+    groups: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_top: u32,
+    pad_left: u32,
+    dil_h: u32,
+    dil_w: u32,
+    pixel_blocks: u32, // ceil(N*OH*OW / 256)
+    chan_blocks: u32,  // ceil((K/groups) / CB), per group
+    has_bias: u32,
+    has_residual: u32,
+    act: u32,          // activation code (wgcnn_graph::Activation::code)
+    p0: f32,
+    p1: f32,
+    cb: u32,           // the CB override of the pipeline this launch uses (not read here)
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+const LANES: u32 = 64u;
+const PIXELS: u32 = 4u;
+// Output channels per workgroup: 16 or 4 (see the header).
+override CB: u32 = 16u;
+
+// Same codes and formulas as `act()` in unary.wgsl.
+fn act(v: f32, code: u32, p0: f32, p1: f32) -> f32 {
+    switch code {
+        case 1u: { return max(v, 0.0); }
+        case 2u: { return clamp(v, p0, p1); }
+        case 3u: { return 1.0 / (1.0 + exp(-v)); }
+        case 4u: { return v / (1.0 + exp(-v)); }
+        case 5u: { return clamp(p0 * v + p1, 0.0, 1.0); }
+        case 6u: { return v * clamp(v / 6.0 + 0.5, 0.0, 1.0); }
+        case 7u: { return tanh(v); }
+        default: { return v; }
+    }
+}
+
+// Writes one output channel's 4 pixels (those that exist) with the epilogue.
+fn store(k: u32, k_end: u32, acc: vec4<f32>, img: vec4<u32>, sp: vec4<u32>, live: vec4<bool>) {
+    if (k >= k_end) {
+        return;
+    }
+    let plane = params.out_h * params.out_w;
+    var b = 0.0;
+    if (params.has_bias == 1u) {
+        b = bias[k];
+    }
+    for (var i = 0u; i < PIXELS; i++) {
+        if (live[i]) {
+            let o = (img[i] * params.out_c + k) * plane + sp[i];
+            var v = acc[i] + b;
+            if (params.has_residual == 1u) {
+                v += residual[o];
+            }
+            y[o] = act(v, params.act, params.p0, params.p1);
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn conv2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let id = wg.x + wg.y * nwg.x;
+    if (id >= params.pixel_blocks * params.chan_blocks * params.groups) {
+        return;
+    }
+    let pb = id % params.pixel_blocks;
+    let gcb = id / params.pixel_blocks;
+    let g = gcb / params.chan_blocks;
+    let kg = params.out_c / params.groups;
+    let cg = params.in_c / params.groups;
+    let k_end = (g + 1u) * kg;
+    let k0 = g * kg + (gcb % params.chan_blocks) * CB;
+    let plane = params.out_h * params.out_w;
+    let m = params.batch * plane;
+    let first = pb * (LANES * PIXELS) + lid * PIXELS;
+    if (first >= m) {
+        return;
+    }
+
+    // Per pixel: image, spatial index, top-left input corner (may be negative: padding) and
+    // the offset of its image's first input channel of this group.
+    var img: vec4<u32>;
+    var sp: vec4<u32>;
+    var iy0: vec4<i32>;
+    var ix0: vec4<i32>;
+    var base: vec4<u32>;
+    var live: vec4<bool>;
+    let in_plane = params.in_h * params.in_w;
+    for (var i = 0u; i < PIXELS; i++) {
+        let p = first + i;
+        live[i] = p < m;
+        let pc = min(p, m - 1u);
+        img[i] = pc / plane;
+        sp[i] = pc % plane;
+        iy0[i] = i32((sp[i] / params.out_w) * params.stride_h) - i32(params.pad_top);
+        ix0[i] = i32((sp[i] % params.out_w) * params.stride_w) - i32(params.pad_left);
+        base[i] = (img[i] * params.in_c + g * cg) * in_plane;
+    }
+
+    // Weight rows of the CB channels, clamped to the group's last channel in the tail block
+    // (their sums are computed and dropped, which keeps the weight loads uniform).
+    let khw = params.kernel_h * params.kernel_w;
+    let w0 = min(k0, k_end - 1u) * cg * khw;
+    let w1 = min(k0 + 1u, k_end - 1u) * cg * khw;
+    let w2 = min(k0 + 2u, k_end - 1u) * cg * khw;
+    let w3 = min(k0 + 3u, k_end - 1u) * cg * khw;
+    let w4 = min(k0 + 4u, k_end - 1u) * cg * khw;
+    let w5 = min(k0 + 5u, k_end - 1u) * cg * khw;
+    let w6 = min(k0 + 6u, k_end - 1u) * cg * khw;
+    let w7 = min(k0 + 7u, k_end - 1u) * cg * khw;
+    let w8 = min(k0 + 8u, k_end - 1u) * cg * khw;
+    let w9 = min(k0 + 9u, k_end - 1u) * cg * khw;
+    let w10 = min(k0 + 10u, k_end - 1u) * cg * khw;
+    let w11 = min(k0 + 11u, k_end - 1u) * cg * khw;
+    let w12 = min(k0 + 12u, k_end - 1u) * cg * khw;
+    let w13 = min(k0 + 13u, k_end - 1u) * cg * khw;
+    let w14 = min(k0 + 14u, k_end - 1u) * cg * khw;
+    let w15 = min(k0 + 15u, k_end - 1u) * cg * khw;
+
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var a2 = vec4<f32>(0.0);
+    var a3 = vec4<f32>(0.0);
+    var a4 = vec4<f32>(0.0);
+    var a5 = vec4<f32>(0.0);
+    var a6 = vec4<f32>(0.0);
+    var a7 = vec4<f32>(0.0);
+    var a8 = vec4<f32>(0.0);
+    var a9 = vec4<f32>(0.0);
+    var a10 = vec4<f32>(0.0);
+    var a11 = vec4<f32>(0.0);
+    var a12 = vec4<f32>(0.0);
+    var a13 = vec4<f32>(0.0);
+    var a14 = vec4<f32>(0.0);
+    var a15 = vec4<f32>(0.0);
+    let h = i32(params.in_h);
+    let wd = i32(params.in_w);
+    for (var ky = 0u; ky < params.kernel_h; ky++) {
+        let iy = iy0 + vec4<i32>(i32(ky * params.dil_h));
+        let row_ok = (iy >= vec4<i32>(0)) & (iy < vec4<i32>(h));
+        for (var kx = 0u; kx < params.kernel_w; kx++) {
+            let ix = ix0 + vec4<i32>(i32(kx * params.dil_w));
+            let ok = row_ok & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(wd)) & live;
+            // Input offsets of the 4 pixels in channel 0 (0 where padding; masked below).
+            let off = select(vec4<u32>(0u), base + vec4<u32>(iy * vec4<i32>(wd) + ix), ok);
+            var wi = ky * params.kernel_w + kx;
+            var xo = 0u;
+            for (var c = 0u; c < cg; c++) {
+                let xv = select(vec4<f32>(0.0), vec4<f32>(x[off.x + xo], x[off.y + xo], x[off.z + xo], x[off.w + xo]), ok);
+                a0 += w[w0 + wi] * xv;
+                a1 += w[w1 + wi] * xv;
+                a2 += w[w2 + wi] * xv;
+                a3 += w[w3 + wi] * xv;
+                if (CB == 16u) {
+                    a4 += w[w4 + wi] * xv;
+                    a5 += w[w5 + wi] * xv;
+                    a6 += w[w6 + wi] * xv;
+                    a7 += w[w7 + wi] * xv;
+                    a8 += w[w8 + wi] * xv;
+                    a9 += w[w9 + wi] * xv;
+                    a10 += w[w10 + wi] * xv;
+                    a11 += w[w11 + wi] * xv;
+                    a12 += w[w12 + wi] * xv;
+                    a13 += w[w13 + wi] * xv;
+                    a14 += w[w14 + wi] * xv;
+                    a15 += w[w15 + wi] * xv;
+                }
+                wi += khw;
+                xo += in_plane;
+            }
+        }
+    }
+
+    store(k0, k_end, a0, img, sp, live);
+    store(k0 + 1u, k_end, a1, img, sp, live);
+    store(k0 + 2u, k_end, a2, img, sp, live);
+    store(k0 + 3u, k_end, a3, img, sp, live);
+    if (CB == 16u) {
+        store(k0 + 4u, k_end, a4, img, sp, live);
+        store(k0 + 5u, k_end, a5, img, sp, live);
+        store(k0 + 6u, k_end, a6, img, sp, live);
+        store(k0 + 7u, k_end, a7, img, sp, live);
+        store(k0 + 8u, k_end, a8, img, sp, live);
+        store(k0 + 9u, k_end, a9, img, sp, live);
+        store(k0 + 10u, k_end, a10, img, sp, live);
+        store(k0 + 11u, k_end, a11, img, sp, live);
+        store(k0 + 12u, k_end, a12, img, sp, live);
+        store(k0 + 13u, k_end, a13, img, sp, live);
+        store(k0 + 14u, k_end, a14, img, sp, live);
+        store(k0 + 15u, k_end, a15, img, sp, live);
+    }
+}

@@ -1,0 +1,126 @@
+// dwconv2d: depthwise convolution, y = act(dwconv(x, w) + bias + residual), NCHW f32.
+//
+// groups == C and K = multiplier * C: output channel k reads input channel k / multiplier with
+// its own kh x kw filter. Any kernel size, stride, asymmetric padding and dilation.
+//
+// Threads: a workgroup owns 64 "quads" of one (image, output channel) plane; a quad is 4
+// neighbouring outputs of one row, computed by one invocation. The plane, and so every weight
+// address, depends only on the workgroup id: weight loads are uniform, input loads per lane.
+// Workgroup id = plane_block + plane_blocks * (n * K + k), on a 2-D grid (linear id = wg.x +
+// wg.y * nwg.x; ids past the end return).
+//
+// | binding | what                                      | access     |
+// |---------|-------------------------------------------|------------|
+// | 0       | Params                                    | uniform    |
+// | 1       | x [N, C, H, W]                            | read       |
+// | 2       | w [K, 1, kh, kw]                          | read       |
+// | 3       | bias [K]                (if has_bias)     | read       |
+// | 4       | residual [N, K, OH, OW] (if has_residual) | read       |
+// | 5       | y [N, K, OH, OW]                          | read_write |
+//
+// Params mirrors `DwConv2dParams` in crates/wgcnn-kernels/src/dwconv2d.rs; keep both in step.
+
+struct Params {
+    batch: u32,        // N
+    in_c: u32,         // C
+    in_h: u32,         // H
+    in_w: u32,         // W
+    out_c: u32,        // K = multiplier * C
+    out_h: u32,        // OH
+    out_w: u32,        // OW
+    multiplier: u32,   // K / C
+    kernel_h: u32,
+    kernel_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    pad_top: u32,
+    pad_left: u32,
+    dil_h: u32,
+    dil_w: u32,
+    quads_w: u32,      // ceil(OW / 4): quads per output row
+    plane_blocks: u32, // ceil(OH * quads_w / 64): workgroups per output plane
+    has_bias: u32,
+    has_residual: u32,
+    act: u32,          // activation code (wgcnn_graph::Activation::code)
+    p0: f32,
+    p1: f32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> residual: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+
+// Same codes and formulas as `act()` in unary.wgsl.
+fn act(v: f32, code: u32, p0: f32, p1: f32) -> f32 {
+    switch code {
+        case 1u: { return max(v, 0.0); }
+        case 2u: { return clamp(v, p0, p1); }
+        case 3u: { return 1.0 / (1.0 + exp(-v)); }
+        case 4u: { return v / (1.0 + exp(-v)); }
+        case 5u: { return clamp(p0 * v + p1, 0.0, 1.0); }
+        case 6u: { return v * clamp(v / 6.0 + 0.5, 0.0, 1.0); }
+        case 7u: { return tanh(v); }
+        default: { return v; }
+    }
+}
+
+@compute @workgroup_size(64)
+fn dwconv2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let id = wg.x + wg.y * nwg.x;
+    if (id >= params.plane_blocks * params.batch * params.out_c) {
+        return;
+    }
+    let plane = id / params.plane_blocks;          // n * K + k
+    let quad = (id % params.plane_blocks) * 64u + lid;
+    if (quad >= params.out_h * params.quads_w) {
+        return;
+    }
+    let k = plane % params.out_c;
+    let n = plane / params.out_c;
+    let oy = quad / params.quads_w;
+    let ox0 = (quad % params.quads_w) * 4u;
+    let live = vec4<u32>(ox0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(params.out_w);
+
+    let h = i32(params.in_h);
+    let wd = i32(params.in_w);
+    let xbase = (n * params.in_c + k / params.multiplier) * params.in_h * params.in_w;
+    let wbase = k * params.kernel_h * params.kernel_w;
+    let iy0 = i32(oy * params.stride_h) - i32(params.pad_top);
+    let ix0 = vec4<i32>(vec4<u32>(ox0) + vec4<u32>(0u, 1u, 2u, 3u)) * i32(params.stride_w) - vec4<i32>(i32(params.pad_left));
+
+    var acc = vec4<f32>(0.0);
+    for (var ky = 0u; ky < params.kernel_h; ky++) {
+        let iy = iy0 + i32(ky * params.dil_h);
+        if (iy < 0 || iy >= h) {
+            continue;
+        }
+        let row = xbase + u32(iy) * params.in_w;
+        for (var kx = 0u; kx < params.kernel_w; kx++) {
+            let ix = ix0 + vec4<i32>(i32(kx * params.dil_w));
+            let ok = (ix >= vec4<i32>(0)) & (ix < vec4<i32>(wd));
+            let off = select(vec4<u32>(row), vec4<u32>(row) + vec4<u32>(ix), ok);
+            let xv = vec4<f32>(x[off.x], x[off.y], x[off.z], x[off.w]);
+            acc += w[wbase + ky * params.kernel_w + kx] * select(vec4<f32>(0.0), xv, ok);
+        }
+    }
+
+    var b = 0.0;
+    if (params.has_bias == 1u) {
+        b = bias[k];
+    }
+    let o = (plane * params.out_h + oy) * params.out_w + ox0;
+    for (var i = 0u; i < 4u; i++) {
+        if (live[i]) {
+            var v = acc[i] + b;
+            if (params.has_residual == 1u) {
+                v += residual[o + i];
+            }
+            y[o + i] = act(v, params.act, params.p0, params.p1);
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Golden tests of the classification issue's networks on the GPU (lavapipe in CI): small
+//! resolution for all, full resolution for the heavier families, against PyTorch's outputs.
+
+mod common;
+
+use common::check_classifier;
+
+macro_rules! golden {
+    ($($test:ident => $name:literal, $res:literal;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                check_classifier($name, $res);
+            }
+        )*
+    };
+}
+
+golden! {
+    googlenet_small_matches_torchvision => "googlenet", "small";
+    googlenet_full_matches_torchvision => "googlenet", "full";
+    inception_v3_small_matches_torchvision => "inception_v3", "small";
+    resnext50_32x4d_small_matches_torchvision => "resnext50_32x4d", "small";
+    wide_resnet50_2_small_matches_torchvision => "wide_resnet50_2", "small";
+    densenet121_small_matches_torchvision => "densenet121", "small";
+    densenet121_full_matches_torchvision => "densenet121", "full";
+    mobilenet_v2_small_matches_torchvision => "mobilenet_v2", "small";
+    mobilenet_v2_full_matches_torchvision => "mobilenet_v2", "full";
+    mobilenet_v3_large_small_matches_torchvision => "mobilenet_v3_large", "small";
+    mobilenet_v3_small_small_matches_torchvision => "mobilenet_v3_small", "small";
+    efficientnet_b0_small_matches_torchvision => "efficientnet_b0", "small";
+    efficientnet_lite0_small_matches_timm => "efficientnet_lite0", "small";
+    tf_efficientnet_lite0_small_matches_timm => "tf_efficientnet_lite0", "small";
+    tf_efficientnet_lite0_full_matches_timm => "tf_efficientnet_lite0", "full";
+    seresnet50_small_matches_timm => "seresnet50", "small";
+    seresnet50_full_matches_timm => "seresnet50", "full";
+    inception_v4_small_matches_timm => "inception_v4", "small";
+    inception_v4_full_matches_timm => "inception_v4", "full";
+    inception_resnet_v2_small_matches_timm => "inception_resnet_v2", "small";
+}

@@ -1,0 +1,40 @@
+//! Shared helpers of the end-to-end tests: one engine per test binary, fixture loading.
+
+use std::sync::OnceLock;
+
+use wgcnn::wgcnn_io::{Fixture, fixtures_dir};
+use wgcnn::wgcnn_models::{self, BuildOptions};
+use wgcnn::{Engine, EngineOptions};
+
+/// The engine every test in the binary shares.
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| Engine::new(&EngineOptions::default()).expect("a GPU adapter (lavapipe in CI)"))
+}
+
+/// Runs `classify/<name>.<res>.safetensors` through the GPU and checks the logits against
+/// PyTorch's within the fixtures' tolerance, printing the measured relative error.
+#[allow(dead_code)]
+pub fn check_classifier(name: &str, res: &str) {
+    let path = fixtures_dir().join("classify").join(format!("{name}.{res}.safetensors"));
+    let fx = Fixture::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let input = fx.tensor("input").expect("fixture input");
+    let want = fx.tensor("output").expect("fixture output");
+    let info = wgcnn_models::find(name).expect("registered model");
+    let options = BuildOptions { batch: input.shape[0], height: input.shape[2], width: input.shape[3], classes: want.shape[1] };
+    let mut graph = info.graph(&options).expect("graph builds");
+    graph.bind(&fx.weights_for(&graph)).expect("weights bind");
+    let started = std::time::Instant::now();
+    let plan = engine().plan(&graph).expect("plan");
+    let planned = started.elapsed();
+    let got = plan.run(&[input]).expect("run").remove(0);
+    let rel = got.rel_error(&want);
+    println!(
+        "{name} {res} {:?}: relative error {rel:.3e} (plan {:.0} ms, first run {:.0} ms, {} launches)",
+        options,
+        planned.as_secs_f64() * 1e3,
+        (started.elapsed() - planned).as_secs_f64() * 1e3,
+        plan.stats().launches
+    );
+    assert!(got.allclose_fixture(&want), "{name} {res}: relative error {rel:e} exceeds the fixtures' tolerance");
+}
