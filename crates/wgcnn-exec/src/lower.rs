@@ -208,6 +208,18 @@ impl<'a> Lowering<'a> {
                 self.launches.push(pad::launch(self.ctx, &node.name, &p, &x, &out));
             }
             Op::Flatten { .. } | Op::Reshape { .. } => {}
+            Op::Resize { .. }
+            | Op::Permute { .. }
+            | Op::Proposals(_)
+            | Op::RoiAlign(_)
+            | Op::BoxPostprocess(_)
+            | Op::ScaleBoxes { .. } => {
+                return Err(ExecError::Unsupported {
+                    node: node.name.clone(),
+                    op: node.op.kind(),
+                    message: "no GPU kernel for this op yet".into(),
+                });
+            }
         }
         Ok(())
     }

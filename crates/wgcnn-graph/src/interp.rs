@@ -68,6 +68,14 @@ fn eval_named(node: &str, op: &Op, inputs: &[&Tensor]) -> Result<Tensor, GraphEr
         Op::Lrn(l) => elementwise::lrn(l, x),
         Op::Softmax { axis } => elementwise::softmax(x, *axis),
         Op::Pad { padding, value } => elementwise::pad(x, *padding, *value, &out_shape),
+        Op::Resize { .. }
+        | Op::Permute { .. }
+        | Op::Proposals(_)
+        | Op::RoiAlign(_)
+        | Op::BoxPostprocess(_)
+        | Op::ScaleBoxes { .. } => {
+            return Err(GraphError::Invalid(format!("interpreter: {} is not written yet", op.kind())));
+        }
     };
     Ok(out)
 }

@@ -17,7 +17,9 @@ mod op;
 pub mod passes;
 
 pub use graph::{Graph, GraphBuilder, Node, TensorId, TensorInfo, TensorKind, WeightReport, WeightSource};
-pub use op::{Activation, Conv2d, Lrn, Op, Pool2d, broadcasts_to};
+pub use op::{
+    Activation, BoxPostprocess, Conv2d, INVALID_SCORE, Lrn, Op, Pool2d, Proposals, ResizeMode, RoiAlign, broadcasts_to,
+};
 
 /// A tensor shape, outermost axis first (NCHW for images).
 pub type Shape = Vec<usize>;

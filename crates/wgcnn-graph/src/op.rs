@@ -137,6 +137,82 @@ pub struct Lrn {
     pub k: f32,
 }
 
+/// Resampling of [`Op::Resize`], PyTorch's `F.interpolate` semantics.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ResizeMode {
+    /// `mode="nearest"`: source index `min(floor(dst * in / out), in - 1)`.
+    Nearest,
+    /// `mode="bilinear"`; with `align_corners: false` the source coordinate is
+    /// `max((dst + 0.5) * in / out - 0.5, 0)` (no antialiasing).
+    Bilinear { align_corners: bool },
+}
+
+/// Score given to the unused rows of fixed-capacity detection tensors ([`Op::Proposals`],
+/// [`Op::BoxPostprocess`]): their boxes are all zero and their score is this value.
+pub const INVALID_SCORE: f32 = -1.0;
+
+/// torchvision's `RegionProposalNetwork.filter_proposals` (+ box decoding) for a batch: per
+/// level top-`pre_nms_top_n` by objectness logit, decode against the anchors (weights 1,1,1,1,
+/// `dw`/`dh` clamped at `bbox_clip`), clip to `image_size`, drop boxes smaller than `min_size`,
+/// sigmoid scores, keep scores `>= score_thresh`, NMS per level at `nms_thresh` (a box is
+/// suppressed by a higher-scored one with IoU `> nms_thresh`), keep the best `post_nms_top_n` by
+/// score, sorted descending.
+///
+/// Inputs: `[objectness [N, A], deltas [N, A, 4], anchors [A, 4]]`, anchors level-major with
+/// `level_sizes` anchors per level, each level in torchvision's `(H, W, anchor)` order.
+/// Output: `[N, post_nms_top_n, 5]` rows `(x1, y1, x2, y2, score)`; unused rows are zero with
+/// score [`INVALID_SCORE`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Proposals {
+    pub level_sizes: Vec<usize>,
+    pub pre_nms_top_n: usize,
+    pub post_nms_top_n: usize,
+    pub nms_thresh: f32,
+    pub score_thresh: f32,
+    pub min_size: f32,
+    /// `(height, width)` of the resized image (before padding) boxes are clipped to.
+    pub image_size: [usize; 2],
+    /// `log(1000 / 16)` in torchvision.
+    pub bbox_clip: f32,
+}
+
+/// torchvision's `MultiScaleRoIAlign`: each box is pooled from one feature level chosen by
+/// `LevelMapper` (`k = floor(canonical_level + log2(sqrt(area) / canonical_scale + 1e-6))`,
+/// clamped to the levels), with `roi_align(output, spatial_scale, sampling_ratio, aligned)`.
+///
+/// Inputs: `[boxes [N, R, 5] (as [`Op::Proposals`] outputs; unused rows give zeros),
+/// features level 0.. [N, C, H_l, W_l]]`. Output: `[N * R, C, output[0], output[1]]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoiAlign {
+    pub output: [usize; 2],
+    pub sampling_ratio: usize,
+    /// Spatial scale of each feature level (1/4, 1/8, ...): torchvision infers
+    /// `2^round(log2(feature / image))`.
+    pub scales: Vec<f32>,
+    pub canonical_scale: f32,
+    pub canonical_level: f32,
+    pub aligned: bool,
+}
+
+/// torchvision's `RoIHeads.postprocess_detections`: softmax over classes, per-class box decode
+/// (`weights`, `dw`/`dh` clamped at `bbox_clip`) against the proposals, clip to `image_size`,
+/// drop the background class, scores `<= score_thresh` and boxes smaller than `min_size`,
+/// NMS per class at `nms_thresh`, keep the best `detections_per_img` by score, descending.
+///
+/// Inputs: `[class_logits [N * R, K], box_regression [N * R, K * 4], proposals [N, R, 5]]`.
+/// Output: `[N, detections_per_img, 6]` rows `(x1, y1, x2, y2, score, label)`; unused rows are
+/// zero with score [`INVALID_SCORE`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoxPostprocess {
+    pub image_size: [usize; 2],
+    pub weights: [f32; 4],
+    pub bbox_clip: f32,
+    pub score_thresh: f32,
+    pub nms_thresh: f32,
+    pub detections_per_img: usize,
+    pub min_size: f32,
+}
+
 /// The operations. Input lists are positional; see each variant.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -172,6 +248,19 @@ pub enum Op {
     Softmax { axis: usize },
     /// Inputs `[x [N,C,H,W]]`; constant padding `[top, left, bottom, right]` with `value`.
     Pad { padding: [usize; 4], value: f32 },
+    /// Inputs `[x [N,C,H,W]]`; output `[N, C, size[0], size[1]]`.
+    Resize { size: [usize; 2], mode: ResizeMode },
+    /// Inputs `[x]`; output axis `i` is input axis `perm[i]` (data moves).
+    Permute { perm: Vec<usize> },
+    /// See [`Proposals`].
+    Proposals(Proposals),
+    /// See [`RoiAlign`].
+    RoiAlign(RoiAlign),
+    /// See [`BoxPostprocess`].
+    BoxPostprocess(BoxPostprocess),
+    /// Inputs `[detections [N, D, 6]]`: boxes scaled back to the input image, `x * scale[1]`,
+    /// `y * scale[0]` (`scale` = original / resized, height then width); unused rows stay.
+    ScaleBoxes { scale: [f32; 2] },
 }
 
 impl Op {
@@ -193,6 +282,12 @@ impl Op {
             Op::Lrn(_) => "lrn",
             Op::Softmax { .. } => "softmax",
             Op::Pad { .. } => "pad",
+            Op::Resize { .. } => "resize",
+            Op::Permute { .. } => "permute",
+            Op::Proposals(_) => "proposals",
+            Op::RoiAlign(_) => "roi_align",
+            Op::BoxPostprocess(_) => "box_postprocess",
+            Op::ScaleBoxes { .. } => "scale_boxes",
         }
     }
 
@@ -356,6 +451,70 @@ impl Op {
                 arity(1, 1)?;
                 let [n, c, h, w] = rank4(inputs[0], "input")?;
                 Ok(vec![n, c, h + padding[0] + padding[2], w + padding[1] + padding[3]])
+            }
+            Op::Resize { size, .. } => {
+                arity(1, 1)?;
+                let [n, c, _, _] = rank4(inputs[0], "input")?;
+                if size.contains(&0) {
+                    return Err("output size must be positive".into());
+                }
+                Ok(vec![n, c, size[0], size[1]])
+            }
+            Op::Permute { perm } => {
+                arity(1, 1)?;
+                let x = inputs[0];
+                let mut seen = vec![false; x.len()];
+                if perm.len() != x.len() || perm.iter().any(|&p| p >= x.len() || std::mem::replace(&mut seen[p], true)) {
+                    return Err(format!("{perm:?} is not a permutation of the axes of {x:?}"));
+                }
+                Ok(perm.iter().map(|&p| x[p]).collect())
+            }
+            Op::Proposals(p) => {
+                arity(3, 3)?;
+                let (obj, deltas, anchors) = (inputs[0], inputs[1], inputs[2]);
+                let total: usize = p.level_sizes.iter().sum();
+                if obj.len() != 2 || obj[1] != total || deltas != [obj[0], total, 4] || anchors != [total, 4] {
+                    return Err(format!(
+                        "expects objectness [N, {total}], deltas [N, {total}, 4], anchors [{total}, 4]; got {obj:?}, {deltas:?}, {anchors:?}"
+                    ));
+                }
+                Ok(vec![obj[0], p.post_nms_top_n, 5])
+            }
+            Op::RoiAlign(r) => {
+                if inputs.len() != 1 + r.scales.len() {
+                    return Err(format!("takes boxes and {} feature levels, got {} inputs", r.scales.len(), inputs.len()));
+                }
+                let boxes = inputs[0];
+                if boxes.len() != 3 || boxes[2] != 5 {
+                    return Err(format!("boxes must be [N, R, 5], got {boxes:?}"));
+                }
+                let mut channels = None;
+                for f in &inputs[1..] {
+                    let [n, c, _, _] = rank4(f, "feature")?;
+                    if n != boxes[0] || channels.is_some_and(|k| k != c) {
+                        return Err(format!("feature {f:?} does not fit boxes {boxes:?} / other levels"));
+                    }
+                    channels = Some(c);
+                }
+                Ok(vec![boxes[0] * boxes[1], channels.unwrap_or(0), r.output[0], r.output[1]])
+            }
+            Op::BoxPostprocess(p) => {
+                arity(3, 3)?;
+                let (logits, reg, props) = (inputs[0], inputs[1], inputs[2]);
+                if logits.len() != 2 || reg != [logits[0], logits[1] * 4] || props.len() != 3 || props[0] * props[1] != logits[0] || props[2] != 5 {
+                    return Err(format!(
+                        "expects class_logits [N*R, K], box_regression [N*R, K*4], proposals [N, R, 5]; got {logits:?}, {reg:?}, {props:?}"
+                    ));
+                }
+                Ok(vec![props[0], p.detections_per_img, 6])
+            }
+            Op::ScaleBoxes { .. } => {
+                arity(1, 1)?;
+                let x = inputs[0];
+                if x.len() != 3 || x[2] != 6 {
+                    return Err(format!("detections must be [N, D, 6], got {x:?}"));
+                }
+                Ok(x.to_vec())
             }
         }
     }

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use wgcnn_kernels::conv2d::{self, ConvDesc, Conv2dParams};
+use wgcnn_kernels::conv2d::{self, Conv2dParams, ConvDesc};
 use wgcnn_kernels::dwconv2d::{self, DwConv2dParams};
 use wgcnn_kernels::linear::{self, LinearDesc};
 use wgcnn_kernels::{Context, ContextOptions, KernelError, Launch};
@@ -30,7 +30,12 @@ fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<f64> = rest.split_whitespace().skip(11).take(2).filter_map(|f| f.parse().ok()).collect();
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse().ok())
+        .collect();
     fields.iter().sum::<f64>() / 100.0
 }
 
@@ -44,7 +49,10 @@ fn time(ctx: &Context, launches: &[Launch]) -> Result<(f64, f64), KernelError> {
         ctx.run(launches)?;
         runs += launches.len();
     }
-    Ok((start.elapsed().as_secs_f64() / runs as f64, (cpu_seconds() - cpu) / runs as f64))
+    Ok((
+        start.elapsed().as_secs_f64() / runs as f64,
+        (cpu_seconds() - cpu) / runs as f64,
+    ))
 }
 
 fn conv(ctx: &Context, name: &str, d: ConvDesc, depthwise: bool) -> Result<(), KernelError> {
@@ -64,14 +72,21 @@ fn conv(ctx: &Context, name: &str, d: ConvDesc, depthwise: bool) -> Result<(), K
         .collect::<Result<_, _>>()?;
     let (secs, cpu) = time(ctx, &launches)?;
     let flops = d.flops()?;
-    println!("{name:<36} {:>8.2} ms {:>7.2} GFLOP/s {:>7.2} GFLOP/CPU-s", secs * 1e3, flops / secs / 1e9, flops / cpu / 1e9);
+    println!(
+        "{name:<36} {:>8.2} ms {:>7.2} GFLOP/s {:>7.2} GFLOP/CPU-s",
+        secs * 1e3,
+        flops / secs / 1e9,
+        flops / cpu / 1e9
+    );
     Ok(())
 }
 
 fn fc(ctx: &Context, name: &str, d: LinearDesc) -> Result<(), KernelError> {
     let chunks = linear::row_chunks(d.out_features, d.in_features, ctx.max_binding())?;
-    let buffers: Vec<wgpu::Buffer> =
-        chunks.iter().map(|r| ctx.upload("w", &fill(r.len() * d.in_features, r.start as u32))).collect();
+    let buffers: Vec<wgpu::Buffer> = chunks
+        .iter()
+        .map(|r| ctx.upload("w", &fill(r.len() * d.in_features, r.start as u32)))
+        .collect();
     let pairs: Vec<_> = chunks.iter().cloned().zip(buffers.iter()).collect();
     let x = ctx.upload("x", &fill(d.batch * d.in_features, 5));
     let b = ctx.upload("b", &fill(d.out_features, 6));
@@ -100,14 +115,46 @@ fn main() -> Result<(), KernelError> {
         ..ConvDesc::new(input, weight, [stride; 2], [pad; 4], [1, 1], groups)
     };
     let convs = [
-        ("resnet50 layer1 3x3 64->64 @56", c([1, 64, 56, 56], [64, 64, 3, 3], 1, 1, 1), false),
-        ("resnet50 layer1 1x1 64->256 @56", c([1, 64, 56, 56], [256, 64, 1, 1], 1, 0, 1), false),
-        ("resnet50 layer1 1x1 256->64 @56", c([1, 256, 56, 56], [64, 256, 1, 1], 1, 0, 1), false),
-        ("resnet50 layer4 3x3 512->512 @7", c([1, 512, 7, 7], [512, 512, 3, 3], 1, 1, 1), false),
-        ("resnet50 conv1 7x7/2 3->64 @224", c([1, 3, 224, 224], [64, 3, 7, 7], 2, 3, 1), false),
-        ("resnext50 3x3 g32 128->128 @56", c([1, 128, 56, 56], [128, 4, 3, 3], 1, 1, 32), false),
-        ("mobilenetv2 dw 3x3 144 @56", c([1, 144, 56, 56], [144, 1, 3, 3], 1, 1, 144), true),
-        ("mobilenetv2 dw 3x3/2 96 @112", c([1, 96, 112, 112], [96, 1, 3, 3], 2, 1, 96), true),
+        (
+            "resnet50 layer1 3x3 64->64 @56",
+            c([1, 64, 56, 56], [64, 64, 3, 3], 1, 1, 1),
+            false,
+        ),
+        (
+            "resnet50 layer1 1x1 64->256 @56",
+            c([1, 64, 56, 56], [256, 64, 1, 1], 1, 0, 1),
+            false,
+        ),
+        (
+            "resnet50 layer1 1x1 256->64 @56",
+            c([1, 256, 56, 56], [64, 256, 1, 1], 1, 0, 1),
+            false,
+        ),
+        (
+            "resnet50 layer4 3x3 512->512 @7",
+            c([1, 512, 7, 7], [512, 512, 3, 3], 1, 1, 1),
+            false,
+        ),
+        (
+            "resnet50 conv1 7x7/2 3->64 @224",
+            c([1, 3, 224, 224], [64, 3, 7, 7], 2, 3, 1),
+            false,
+        ),
+        (
+            "resnext50 3x3 g32 128->128 @56",
+            c([1, 128, 56, 56], [128, 4, 3, 3], 1, 1, 32),
+            false,
+        ),
+        (
+            "mobilenetv2 dw 3x3 144 @56",
+            c([1, 144, 56, 56], [144, 1, 3, 3], 1, 1, 144),
+            true,
+        ),
+        (
+            "mobilenetv2 dw 3x3/2 96 @112",
+            c([1, 96, 112, 112], [96, 1, 3, 3], 2, 1, 96),
+            true,
+        ),
     ];
     for (name, d, dw) in convs {
         if name.contains(&filter) {
@@ -115,9 +162,36 @@ fn main() -> Result<(), KernelError> {
         }
     }
     let fcs = [
-        ("vgg16 fc6 25088->4096 (split)", LinearDesc { batch: 1, in_features: 25088, out_features: 4096, bias: true, act: (1, 0.0, 0.0) }),
-        ("vgg16 fc7 4096->4096", LinearDesc { batch: 1, in_features: 4096, out_features: 4096, bias: true, act: (1, 0.0, 0.0) }),
-        ("resnet50 fc 2048->1000 batch 3", LinearDesc { batch: 3, in_features: 2048, out_features: 1000, bias: true, act: (0, 0.0, 0.0) }),
+        (
+            "vgg16 fc6 25088->4096 (split)",
+            LinearDesc {
+                batch: 1,
+                in_features: 25088,
+                out_features: 4096,
+                bias: true,
+                act: (1, 0.0, 0.0),
+            },
+        ),
+        (
+            "vgg16 fc7 4096->4096",
+            LinearDesc {
+                batch: 1,
+                in_features: 4096,
+                out_features: 4096,
+                bias: true,
+                act: (1, 0.0, 0.0),
+            },
+        ),
+        (
+            "resnet50 fc 2048->1000 batch 3",
+            LinearDesc {
+                batch: 3,
+                in_features: 2048,
+                out_features: 1000,
+                bias: true,
+                act: (0, 0.0, 0.0),
+            },
+        ),
     ];
     for (name, d) in fcs {
         if name.contains(&filter) {

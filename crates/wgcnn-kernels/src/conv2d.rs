@@ -9,10 +9,17 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::{Access, Context, Kernel, KernelError, KernelSpec, Launch, MAX_GROUPS, grid, shaders};
 
+/// The kernel's registry entry: params, then x, weight, bias, residual, y.
 pub const SPEC: KernelSpec = KernelSpec {
     name: "conv2d",
     source: shaders::CONV2D,
-    buffers: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    buffers: &[
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::ReadWrite,
+    ],
 };
 
 /// Output pixels per workgroup (64 invocations x 4 pixels); keep in step with the shader.
@@ -25,7 +32,11 @@ const BLOCKS: [usize; 2] = [16, 4];
 /// higher. 16 for wide layers; 4 for ResNeXt-style groups of 4 or 8 channels.
 pub fn channel_block(kg: usize) -> usize {
     let useful = |cb: usize, rate: usize| rate * kg * 1000 / kg.next_multiple_of(cb).max(1);
-    if useful(16, 11) >= useful(4, 7) { 16 } else { 4 }
+    if useful(16, 11) >= useful(4, 7) {
+        16
+    } else {
+        4
+    }
 }
 
 /// One convolution in plain numbers (this crate knows no graph): shapes, geometry, epilogue.
@@ -52,32 +63,74 @@ pub struct ConvDesc {
 
 impl ConvDesc {
     /// A convolution without bias, residual or activation.
-    pub fn new(input: [usize; 4], weight: [usize; 4], stride: [usize; 2], padding: [usize; 4], dilation: [usize; 2], groups: usize) -> Self {
-        ConvDesc { input, weight, stride, padding, dilation, groups, bias: false, residual: false, act: (0, 0.0, 0.0) }
+    pub fn new(
+        input: [usize; 4],
+        weight: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 4],
+        dilation: [usize; 2],
+        groups: usize,
+    ) -> Self {
+        ConvDesc {
+            input,
+            weight,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias: false,
+            residual: false,
+            act: (0, 0.0, 0.0),
+        }
     }
 
     /// Checks that the shapes fit together and returns the output shape `[N, K, OH, OW]`.
     pub fn output(&self) -> Result<[usize; 4], KernelError> {
-        let bad = |detail: String| Err(KernelError::BadShape { kernel: "conv2d", detail });
+        let bad = |detail: String| {
+            Err(KernelError::BadShape {
+                kernel: "conv2d",
+                detail,
+            })
+        };
         let [n, c, h, w] = self.input;
         let [k, cg, kh, kw] = self.weight;
         let g = self.groups;
         if g == 0 || c % g != 0 || k % g != 0 || cg * g != c {
-            return bad(format!("input {:?} and weight {:?} do not fit groups {g}", self.input, self.weight));
+            return bad(format!(
+                "input {:?} and weight {:?} do not fit groups {g}",
+                self.input, self.weight
+            ));
         }
-        if self.stride.contains(&0) || self.dilation.contains(&0) || kh == 0 || kw == 0 || n == 0 || k == 0 {
-            return bad(format!("zero extent: input {:?}, weight {:?}, stride {:?}, dilation {:?}", self.input, self.weight, self.stride, self.dilation));
+        if self.stride.contains(&0)
+            || self.dilation.contains(&0)
+            || kh == 0
+            || kw == 0
+            || n == 0
+            || k == 0
+        {
+            return bad(format!(
+                "zero extent: input {:?}, weight {:?}, stride {:?}, dilation {:?}",
+                self.input, self.weight, self.stride, self.dilation
+            ));
         }
         let extent = |len: usize, kk: usize, axis: usize| {
             let span = len + self.padding[axis] + self.padding[axis + 2];
-            span.checked_sub(self.dilation[axis] * (kk - 1) + 1).map(|d| d / self.stride[axis] + 1)
+            span.checked_sub(self.dilation[axis] * (kk - 1) + 1)
+                .map(|d| d / self.stride[axis] + 1)
         };
         match (extent(h, kh, 0), extent(w, kw, 1)) {
             (Some(oh), Some(ow)) => {
                 let out = [n, k, oh, ow];
-                let elements = [self.input.iter().product::<usize>(), self.weight.iter().product(), out.iter().product()];
+                let elements = [
+                    self.input.iter().product::<usize>(),
+                    self.weight.iter().product(),
+                    out.iter().product(),
+                ];
                 if elements.iter().any(|&e| e > u32::MAX as usize) {
-                    return bad(format!("input {:?} / weight {:?} / output {out:?} exceed 2^32 elements", self.input, self.weight));
+                    return bad(format!(
+                        "input {:?} / weight {:?} / output {out:?} exceed 2^32 elements",
+                        self.input, self.weight
+                    ));
                 }
                 Ok(out)
             }
@@ -179,7 +232,11 @@ impl Conv2dParams {
 /// The compiled kernel for channel block `cb` (16 or 4, see [`channel_block`]; any other value
 /// is taken as 16).
 pub fn kernel(ctx: &Context, cb: u32) -> Arc<Kernel> {
-    let cb = if BLOCKS.contains(&(cb as usize)) { cb } else { 16 };
+    let cb = if BLOCKS.contains(&(cb as usize)) {
+        cb
+    } else {
+        16
+    };
     ctx.kernel(&SPEC, &[("CB", f64::from(cb))])
 }
 
@@ -197,7 +254,46 @@ pub fn launch(
     y: &wgpu::Buffer,
 ) -> Launch {
     let groups = grid(p.workgroups(), MAX_GROUPS);
-    ctx.launch(label, &kernel(ctx, p.cb), bytemuck::bytes_of(p), &[x, weight, bias, residual, y], groups)
+    ctx.launch(
+        label,
+        &kernel(ctx, p.cb),
+        bytemuck::bytes_of(p),
+        &[x, weight, bias, residual, y],
+        groups,
+    )
+}
+
+/// Records `desc` on the kernel that suits it: [`crate::dwconv2d`] for depthwise convolutions
+/// ([`crate::dwconv2d::is_depthwise`]), this module's general kernel otherwise. Buffers as in
+/// [`launch`]. Errors name the shapes that do not fit.
+#[allow(clippy::too_many_arguments)]
+pub fn launch_for(
+    ctx: &Context,
+    label: &str,
+    desc: &ConvDesc,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+    residual: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Result<Launch, KernelError> {
+    if crate::dwconv2d::is_depthwise(desc) {
+        let p = crate::dwconv2d::DwConv2dParams::new(desc)?;
+        Ok(crate::dwconv2d::launch(
+            ctx, label, &p, x, weight, bias, residual, y,
+        ))
+    } else {
+        Ok(launch(
+            ctx,
+            label,
+            &Conv2dParams::new(desc)?,
+            x,
+            weight,
+            bias,
+            residual,
+            y,
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -9,10 +9,17 @@ use bytemuck::{Pod, Zeroable};
 use crate::conv2d::ConvDesc;
 use crate::{Access, Context, Kernel, KernelError, KernelSpec, Launch, MAX_GROUPS, grid, shaders};
 
+/// The kernel's registry entry: params, then x, weight, bias, residual, y.
 pub const SPEC: KernelSpec = KernelSpec {
     name: "dwconv2d",
     source: shaders::DWCONV2D,
-    buffers: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+    buffers: &[
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::ReadWrite,
+    ],
 };
 
 /// Invocations per workgroup, each computing 4 outputs of a row; keep in step with the shader.
@@ -67,7 +74,10 @@ impl DwConv2dParams {
         if !is_depthwise(desc) {
             return Err(KernelError::BadShape {
                 kernel: "dwconv2d",
-                detail: format!("input {:?}, weight {:?}, groups {} is not depthwise", desc.input, desc.weight, desc.groups),
+                detail: format!(
+                    "input {:?}, weight {:?}, groups {} is not depthwise",
+                    desc.input, desc.weight, desc.groups
+                ),
             });
         }
         let [_, c, h, w] = desc.input;
@@ -132,7 +142,13 @@ pub fn launch(
     y: &wgpu::Buffer,
 ) -> Launch {
     let groups = grid(p.workgroups(), MAX_GROUPS);
-    ctx.launch(label, &kernel(ctx), bytemuck::bytes_of(p), &[x, weight, bias, residual, y], groups)
+    ctx.launch(
+        label,
+        &kernel(ctx),
+        bytemuck::bytes_of(p),
+        &[x, weight, bias, residual, y],
+        groups,
+    )
 }
 
 #[cfg(test)]
@@ -142,7 +158,14 @@ mod tests {
     use crate::testing::Rng;
     use wgcnn_graph::Activation;
 
-    fn dw(input: [usize; 4], mult: usize, k: [usize; 2], stride: [usize; 2], pad: [usize; 4], dil: [usize; 2]) -> ConvDesc {
+    fn dw(
+        input: [usize; 4],
+        mult: usize,
+        k: [usize; 2],
+        stride: [usize; 2],
+        pad: [usize; 4],
+        dil: [usize; 2],
+    ) -> ConvDesc {
         let c = input[1];
         ConvDesc::new(input, [c * mult, 1, k[0], k[1]], stride, pad, dil, c)
     }
@@ -150,22 +173,50 @@ mod tests {
     #[test]
     fn dwconv2d_mobilenet_3x3_stride2_relu6() {
         let mut rng = Rng::new(21);
-        let d = ConvDesc { bias: true, ..dw([1, 32, 17, 16], 1, [3, 3], [2, 2], [1; 4], [1, 1]) };
-        check(&mut rng, "dwconv2d_mobilenet_3x3_stride2_relu6", &d, Activation::RELU6, Which::Depthwise);
+        let d = ConvDesc {
+            bias: true,
+            ..dw([1, 32, 17, 16], 1, [3, 3], [2, 2], [1; 4], [1, 1])
+        };
+        check(
+            &mut rng,
+            "dwconv2d_mobilenet_3x3_stride2_relu6",
+            &d,
+            Activation::RELU6,
+            Which::Depthwise,
+        );
     }
 
     #[test]
     fn dwconv2d_tf_same_5x5_stride2_asymmetric() {
         let mut rng = Rng::new(22);
-        let d = ConvDesc { bias: true, ..dw([2, 12, 14, 14], 1, [5, 5], [2, 2], [1, 1, 2, 2], [1, 1]) };
-        check(&mut rng, "dwconv2d_tf_same_5x5_stride2_asymmetric", &d, Activation::Silu, Which::Depthwise);
+        let d = ConvDesc {
+            bias: true,
+            ..dw([2, 12, 14, 14], 1, [5, 5], [2, 2], [1, 1, 2, 2], [1, 1])
+        };
+        check(
+            &mut rng,
+            "dwconv2d_tf_same_5x5_stride2_asymmetric",
+            &d,
+            Activation::Silu,
+            Which::Depthwise,
+        );
     }
 
     #[test]
     fn dwconv2d_multiplier_2_with_residual() {
         let mut rng = Rng::new(23);
-        let d = ConvDesc { bias: true, residual: true, ..dw([2, 7, 9, 13], 2, [3, 3], [1, 1], [1; 4], [1, 1]) };
-        check(&mut rng, "dwconv2d_multiplier_2_with_residual", &d, Activation::HardSwish, Which::Depthwise);
+        let d = ConvDesc {
+            bias: true,
+            residual: true,
+            ..dw([2, 7, 9, 13], 2, [3, 3], [1, 1], [1; 4], [1, 1])
+        };
+        check(
+            &mut rng,
+            "dwconv2d_multiplier_2_with_residual",
+            &d,
+            Activation::HardSwish,
+            Which::Depthwise,
+        );
     }
 
     #[test]
@@ -192,18 +243,48 @@ mod tests {
             let pad = if case % 2 == 0 {
                 [rng.range(0, 3); 4]
             } else {
-                [rng.range(0, 2), rng.range(0, 2), rng.range(0, 3), rng.range(0, 3)]
+                [
+                    rng.range(0, 2),
+                    rng.range(0, 2),
+                    rng.range(0, 3),
+                    rng.range(0, 3),
+                ]
             };
-            let min_h = (dil[0] * (k[0] - 1) + 1).saturating_sub(pad[0] + pad[2]).max(1);
-            let min_w = (dil[1] * (k[1] - 1) + 1).saturating_sub(pad[1] + pad[3]).max(1);
-            let input = [rng.range(1, 3), rng.range(1, 67), rng.range(min_h, min_h.max(17)), rng.range(min_w, min_w.max(17))];
+            let min_h = (dil[0] * (k[0] - 1) + 1)
+                .saturating_sub(pad[0] + pad[2])
+                .max(1);
+            let min_w = (dil[1] * (k[1] - 1) + 1)
+                .saturating_sub(pad[1] + pad[3])
+                .max(1);
+            let input = [
+                rng.range(1, 3),
+                rng.range(1, 67),
+                rng.range(min_h, min_h.max(17)),
+                rng.range(min_w, min_w.max(17)),
+            ];
             let mult = if case % 4 == 3 { 2 } else { 1 };
-            let d = ConvDesc { bias: rng.range(0, 1) == 1, residual: rng.range(0, 2) == 0, ..dw(input, mult, k, stride, pad, dil) };
+            let d = ConvDesc {
+                bias: rng.range(0, 1) == 1,
+                residual: rng.range(0, 2) == 0,
+                ..dw(input, mult, k, stride, pad, dil)
+            };
             let act = ACTS[case % ACTS.len()];
-            worst = worst.max(check(&mut rng, &format!("dw random case {case}"), &d, act, Which::Depthwise));
+            worst = worst.max(check(
+                &mut rng,
+                &format!("dw random case {case}"),
+                &d,
+                act,
+                Which::Depthwise,
+            ));
             // Every fourth case also through the general kernel: both must agree on depthwise.
             if case % 4 == 0 {
-                worst = worst.max(check(&mut rng, &format!("dw random case {case} (general)"), &d, act, Which::General));
+                worst = worst.max(check(
+                    &mut rng,
+                    &format!("dw random case {case} (general)"),
+                    &d,
+                    act,
+                    Which::General,
+                ));
             }
         }
         println!("dwconv2d: 120 random cases (+30 via conv2d), worst relative error {worst:.3e}");

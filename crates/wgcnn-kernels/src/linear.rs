@@ -9,6 +9,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::{Access, Context, Kernel, KernelError, KernelSpec, Launch, MAX_GROUPS, grid, shaders};
 
+/// The kernel's registry entry: params, then x, weight rows, bias, y.
 pub const SPEC: KernelSpec = KernelSpec {
     name: "linear",
     source: shaders::LINEAR,
@@ -59,16 +60,31 @@ pub struct LinearParams {
 impl LinearParams {
     /// Params of the launch over rows `rows` of W, or an error naming the shapes.
     pub fn new(desc: &LinearDesc, rows: Range<usize>) -> Result<Self, KernelError> {
-        let LinearDesc { batch, in_features, out_features, .. } = *desc;
+        let LinearDesc {
+            batch,
+            in_features,
+            out_features,
+            ..
+        } = *desc;
         if batch == 0 || in_features == 0 || out_features == 0 {
-            return Err(bad(format!("zero extent: x [{batch}, {in_features}], W [{out_features}, {in_features}]")));
+            return Err(bad(format!(
+                "zero extent: x [{batch}, {in_features}], W [{out_features}, {in_features}]"
+            )));
         }
         if rows.start >= rows.end || rows.end > out_features {
-            return Err(bad(format!("weight rows {rows:?} are not a non-empty part of 0..{out_features}")));
+            return Err(bad(format!(
+                "weight rows {rows:?} are not a non-empty part of 0..{out_features}"
+            )));
         }
-        let elements = [batch * in_features, out_features * in_features, batch * out_features];
+        let elements = [
+            batch * in_features,
+            out_features * in_features,
+            batch * out_features,
+        ];
         if elements.iter().any(|&e| e > u32::MAX as usize) {
-            return Err(bad(format!("x [{batch}, {in_features}] x W [{out_features}, {in_features}] exceeds 2^32 elements")));
+            return Err(bad(format!(
+                "x [{batch}, {in_features}] x W [{out_features}, {in_features}] exceeds 2^32 elements"
+            )));
         }
         let u = |v: usize| v as u32;
         Ok(LinearParams {
@@ -94,17 +110,32 @@ impl LinearParams {
 }
 
 fn bad(detail: String) -> KernelError {
-    KernelError::BadShape { kernel: "linear", detail }
+    KernelError::BadShape {
+        kernel: "linear",
+        detail,
+    }
 }
 
 /// Splits the `out_features` rows of a `[out_features, in_features]` weight into as few row
 /// ranges as keep each under `max_binding` bytes, all but the last of equal size (a multiple of
 /// 64 rows where that fits, so no workgroup straddles two launches' worth of rows).
-pub fn row_chunks(out_features: usize, in_features: usize, max_binding: u64) -> Result<Vec<Range<usize>>, KernelError> {
+pub fn row_chunks(
+    out_features: usize,
+    in_features: usize,
+    max_binding: u64,
+) -> Result<Vec<Range<usize>>, KernelError> {
     let row_bytes = in_features as u64 * 4;
-    let fit = if row_bytes == 0 { out_features as u64 } else { max_binding / row_bytes };
+    let fit = if row_bytes == 0 {
+        out_features as u64
+    } else {
+        max_binding / row_bytes
+    };
     if fit == 0 {
-        return Err(KernelError::TooLarge { what: format!("one row of a linear weight [{out_features}, {in_features}]"), needed: row_bytes, limit: max_binding });
+        return Err(KernelError::TooLarge {
+            what: format!("one row of a linear weight [{out_features}, {in_features}]"),
+            needed: row_bytes,
+            limit: max_binding,
+        });
     }
     let fit = fit.min(out_features.max(1) as u64) as usize;
     let pieces = out_features.div_ceil(fit).max(1);
@@ -113,7 +144,10 @@ pub fn row_chunks(out_features: usize, in_features: usize, max_binding: u64) -> 
     if rounded <= fit {
         per = rounded;
     }
-    Ok((0..out_features).step_by(per.max(1)).map(|s| s..(s + per).min(out_features)).collect())
+    Ok((0..out_features)
+        .step_by(per.max(1))
+        .map(|s| s..(s + per).min(out_features))
+        .collect())
 }
 
 /// The compiled kernel.
@@ -124,9 +158,23 @@ pub fn kernel(ctx: &Context) -> Arc<Kernel> {
 /// Records one launch over the rows `p.row_offset .. p.row_offset + p.rows` of W, which
 /// `weight` holds (and only those). `bias` is the full `[M]` bias (any small buffer when
 /// `has_bias` is 0); `y` is the full `[N, M]` output.
-pub fn launch(ctx: &Context, label: &str, p: &LinearParams, x: &wgpu::Buffer, weight: &wgpu::Buffer, bias: &wgpu::Buffer, y: &wgpu::Buffer) -> Launch {
+pub fn launch(
+    ctx: &Context,
+    label: &str,
+    p: &LinearParams,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Launch {
     let groups = grid(p.workgroups(), MAX_GROUPS);
-    ctx.launch(label, &kernel(ctx), bytemuck::bytes_of(p), &[x, weight, bias, y], groups)
+    ctx.launch(
+        label,
+        &kernel(ctx),
+        bytemuck::bytes_of(p),
+        &[x, weight, bias, y],
+        groups,
+    )
 }
 
 /// Records the launches of a layer whose weight is held in row chunks: `(rows, buffer)` pairs
@@ -144,14 +192,27 @@ pub fn launches(
     let mut out = Vec::with_capacity(weight_chunks.len());
     for (rows, buffer) in weight_chunks {
         if rows.start != next {
-            return Err(bad(format!("{label}: weight chunk rows {rows:?} do not continue at row {next}")));
+            return Err(bad(format!(
+                "{label}: weight chunk rows {rows:?} do not continue at row {next}"
+            )));
         }
         next = rows.end;
-        let p = LinearParams::new(desc, rows.clone()).map_err(|e| bad(format!("{label}: {e}")))?;
-        out.push(launch(ctx, &format!("{label}[{rows:?}]"), &p, x, buffer, bias, y));
+        let p = LinearParams::new(desc, rows.clone()).map_err(|e| match e {
+            KernelError::BadShape { detail, .. } => bad(format!("{label}: {detail}")),
+            other => other,
+        })?;
+        let name = if weight_chunks.len() == 1 {
+            label.to_string()
+        } else {
+            format!("{label}[{rows:?}]")
+        };
+        out.push(launch(ctx, &name, &p, x, buffer, bias, y));
     }
     if next != desc.out_features {
-        return Err(bad(format!("{label}: weight chunks cover rows 0..{next} of {}", desc.out_features)));
+        return Err(bad(format!(
+            "{label}: weight chunks cover rows 0..{next} of {}",
+            desc.out_features
+        )));
     }
     Ok(out)
 }

@@ -9,7 +9,10 @@ pub(crate) const ACTS: [Activation; 9] = [
     Activation::Identity,
     Activation::Relu,
     Activation::RELU6,
-    Activation::Clip { min: -0.5, max: 0.25 },
+    Activation::Clip {
+        min: -0.5,
+        max: 0.25,
+    },
     Activation::Sigmoid,
     Activation::Silu,
     Activation::HARDSIGMOID,
@@ -22,13 +25,24 @@ pub(crate) const ACTS: [Activation; 9] = [
 pub(crate) enum Which {
     General,
     Depthwise,
+    /// [`launch_for`]'s choice.
+    Auto,
 }
 
 /// Runs `desc` (its `act` is taken from `act`) on the GPU with random data and compares it with
 /// the interpreter; returns the relative error it measured.
-pub(crate) fn check(rng: &mut Rng, name: &str, desc: &ConvDesc, act: Activation, which: Which) -> f32 {
+pub(crate) fn check(
+    rng: &mut Rng,
+    name: &str,
+    desc: &ConvDesc,
+    act: Activation,
+    which: Which,
+) -> f32 {
     let ctx = ctx();
-    let desc = ConvDesc { act: act.code(), ..*desc };
+    let desc = ConvDesc {
+        act: act.code(),
+        ..*desc
+    };
     let out = desc.output().unwrap_or_else(|e| panic!("{name}: {e}"));
     let x = rng.tensor(&desc.input, 1.0);
     let w = rng.tensor(&desc.weight, 1.0);
@@ -52,21 +66,43 @@ pub(crate) fn check(rng: &mut Rng, name: &str, desc: &ConvDesc, act: Activation,
     }
     let want = interp::eval_op(&op, &inputs).unwrap_or_else(|e| panic!("{name}: interpreter: {e}"));
     let len = want.numel();
-    let (xb, wb, bb, rb) = (ctx.upload("x", &x.data), ctx.upload("w", &w.data), ctx.upload("b", &b.data), ctx.upload("r", &r.data));
+    let (xb, wb, bb, rb) = (
+        ctx.upload("x", &x.data),
+        ctx.upload("w", &w.data),
+        ctx.upload("b", &b.data),
+        ctx.upload("r", &r.data),
+    );
     let yb = ctx.storage("y", len as u64 * 4);
     let dummy = ctx.upload("dummy", &[0.0]);
     let bias = if desc.bias { &bb } else { &dummy };
     let residual = if desc.residual { &rb } else { &dummy };
     let l = match which {
-        Which::General => launch(ctx, name, &Conv2dParams::new(&desc).expect("valid desc"), &xb, &wb, bias, residual, &yb),
+        Which::General => launch(
+            ctx,
+            name,
+            &Conv2dParams::new(&desc).expect("valid desc"),
+            &xb,
+            &wb,
+            bias,
+            residual,
+            &yb,
+        ),
         Which::Depthwise => {
             let p = crate::dwconv2d::DwConv2dParams::new(&desc).expect("valid depthwise desc");
             crate::dwconv2d::launch(ctx, name, &p, &xb, &wb, bias, residual, &yb)
         }
+        Which::Auto => {
+            launch_for(ctx, name, &desc, &xb, &wb, bias, residual, &yb).expect("valid desc")
+        }
     };
     ctx.run(&[l]).expect("run");
     let got = Tensor::new(&out, ctx.read(&yb, len).expect("read")).expect("shape");
-    assert_close(&format!("{name} {desc:?} {act:?}"), &got, &want, tolerance(desc.weight[1] * desc.weight[2] * desc.weight[3]));
+    assert_close(
+        &format!("{name} {desc:?} {act:?}"),
+        &got,
+        &want,
+        tolerance(desc.weight[1] * desc.weight[2] * desc.weight[3]),
+    );
     got.rel_error(&want)
 }
 
@@ -78,15 +114,31 @@ pub(crate) fn tolerance(terms: usize) -> f32 {
     1e-5 + terms as f32 * 1e-7
 }
 
-fn desc(input: [usize; 4], weight: [usize; 4], stride: usize, pad: [usize; 4], dil: usize, groups: usize) -> ConvDesc {
+fn desc(
+    input: [usize; 4],
+    weight: [usize; 4],
+    stride: usize,
+    pad: [usize; 4],
+    dil: usize,
+    groups: usize,
+) -> ConvDesc {
     ConvDesc::new(input, weight, [stride; 2], pad, [dil; 2], groups)
 }
 
 #[test]
 fn conv2d_3x3_stride2_pad1_groups4() {
     let mut rng = Rng::new(1);
-    let d = ConvDesc { bias: true, ..desc([2, 16, 11, 9], [12, 4, 3, 3], 2, [1; 4], 1, 4) };
-    check(&mut rng, "conv2d_3x3_stride2_pad1_groups4", &d, Activation::Relu, Which::General);
+    let d = ConvDesc {
+        bias: true,
+        ..desc([2, 16, 11, 9], [12, 4, 3, 3], 2, [1; 4], 1, 4)
+    };
+    check(
+        &mut rng,
+        "conv2d_3x3_stride2_pad1_groups4",
+        &d,
+        Activation::Relu,
+        Which::General,
+    );
 }
 
 #[test]
@@ -94,17 +146,39 @@ fn conv2d_1x1_resnet_bottleneck() {
     // ResNet bottleneck's closing 1x1 expansion with the identity shortcut fused: 64 -> 256,
     // bias (folded BatchNorm), residual add, ReLU.
     let mut rng = Rng::new(2);
-    let d = ConvDesc { bias: true, residual: true, ..desc([1, 64, 14, 14], [256, 64, 1, 1], 1, [0; 4], 1, 1) };
-    check(&mut rng, "conv2d_1x1_resnet_bottleneck", &d, Activation::Relu, Which::General);
+    let d = ConvDesc {
+        bias: true,
+        residual: true,
+        ..desc([1, 64, 14, 14], [256, 64, 1, 1], 1, [0; 4], 1, 1)
+    };
+    check(
+        &mut rng,
+        "conv2d_1x1_resnet_bottleneck",
+        &d,
+        Activation::Relu,
+        Which::General,
+    );
 }
 
 #[test]
 fn conv2d_tf_same_asymmetric_padding() {
     // TensorFlow "SAME" with stride 2 on an even input pads only bottom/right.
     let mut rng = Rng::new(3);
-    for (i, (k, pad)) in [(3, [0, 0, 1, 1]), (5, [1, 1, 2, 2]), (1, [0, 0, 0, 0])].into_iter().enumerate() {
-        let d = ConvDesc { bias: i % 2 == 0, ..desc([1, 5, 12, 10], [7, 5, k, k], 2, pad, 1, 1) };
-        check(&mut rng, "conv2d_tf_same_asymmetric_padding", &d, ACTS[i * 3], Which::General);
+    for (i, (k, pad)) in [(3, [0, 0, 1, 1]), (5, [1, 1, 2, 2]), (1, [0, 0, 0, 0])]
+        .into_iter()
+        .enumerate()
+    {
+        let d = ConvDesc {
+            bias: i % 2 == 0,
+            ..desc([1, 5, 12, 10], [7, 5, k, k], 2, pad, 1, 1)
+        };
+        check(
+            &mut rng,
+            "conv2d_tf_same_asymmetric_padding",
+            &d,
+            ACTS[i * 3],
+            Which::General,
+        );
     }
 }
 
@@ -112,8 +186,17 @@ fn conv2d_tf_same_asymmetric_padding() {
 fn conv2d_1x7_and_7x1_inception() {
     let mut rng = Rng::new(4);
     for (kh, kw, pad) in [(1, 7, [0, 3, 0, 3]), (7, 1, [3, 0, 3, 0])] {
-        let d = ConvDesc { bias: true, ..desc([2, 9, 13, 11], [10, 9, kh, kw], 1, pad, 1, 1) };
-        check(&mut rng, "conv2d_1x7_and_7x1_inception", &d, Activation::Relu, Which::General);
+        let d = ConvDesc {
+            bias: true,
+            ..desc([2, 9, 13, 11], [10, 9, kh, kw], 1, pad, 1, 1)
+        };
+        check(
+            &mut rng,
+            "conv2d_1x7_and_7x1_inception",
+            &d,
+            Activation::Relu,
+            Which::General,
+        );
     }
 }
 
@@ -121,8 +204,17 @@ fn conv2d_1x7_and_7x1_inception() {
 fn conv2d_resnext_32_groups() {
     // ResNeXt-style grouped 3x3: 32 groups of 4 channels each.
     let mut rng = Rng::new(5);
-    let d = ConvDesc { bias: true, ..desc([1, 128, 9, 9], [128, 4, 3, 3], 1, [1; 4], 1, 32) };
-    check(&mut rng, "conv2d_resnext_32_groups", &d, Activation::Relu, Which::General);
+    let d = ConvDesc {
+        bias: true,
+        ..desc([1, 128, 9, 9], [128, 4, 3, 3], 1, [1; 4], 1, 32)
+    };
+    check(
+        &mut rng,
+        "conv2d_resnext_32_groups",
+        &d,
+        Activation::Relu,
+        Which::General,
+    );
 }
 
 #[test]
@@ -132,7 +224,58 @@ fn conv2d_output_larger_than_one_grid_axis() {
     let mut rng = Rng::new(6);
     let d = desc([1, 64, 512, 513], [64, 1, 1, 1], 1, [0; 4], 1, 64);
     assert!(Conv2dParams::new(&d).expect("valid").workgroups() > MAX_GROUPS);
-    check(&mut rng, "conv2d_output_larger_than_one_grid_axis", &d, Activation::Identity, Which::General);
+    check(
+        &mut rng,
+        "conv2d_output_larger_than_one_grid_axis",
+        &d,
+        Activation::Identity,
+        Which::General,
+    );
+}
+
+#[test]
+fn conv2d_channel_block_follows_group_width() {
+    // 16-channel blocks for wide layers, 4 where most of a 16-block would be dropped sums.
+    for (kg, want) in [
+        (1, 4),
+        (4, 4),
+        (6, 4),
+        (8, 4),
+        (12, 16),
+        (16, 16),
+        (64, 16),
+        (1000, 16),
+    ] {
+        assert_eq!(channel_block(kg), want, "channel_block({kg})");
+    }
+    let p =
+        Conv2dParams::new(&desc([1, 128, 8, 8], [128, 4, 3, 3], 1, [1; 4], 1, 32)).expect("valid");
+    assert_eq!((p.cb, p.chan_blocks), (4, 1));
+    let p =
+        Conv2dParams::new(&desc([1, 64, 8, 8], [100, 64, 3, 3], 1, [1; 4], 1, 1)).expect("valid");
+    assert_eq!((p.cb, p.chan_blocks), (16, 7));
+}
+
+#[test]
+fn conv2d_launch_for_picks_depthwise_and_general() {
+    let mut rng = Rng::new(7);
+    let dw = ConvDesc {
+        bias: true,
+        ..desc([1, 24, 10, 10], [48, 1, 3, 3], 1, [1; 4], 1, 24)
+    };
+    let grouped = ConvDesc {
+        bias: true,
+        ..desc([1, 24, 10, 10], [48, 2, 3, 3], 2, [1; 4], 1, 12)
+    };
+    for d in [dw, grouped] {
+        check(
+            &mut rng,
+            "conv2d_launch_for_picks_depthwise_and_general",
+            &d,
+            Activation::Relu,
+            Which::Auto,
+        );
+    }
 }
 
 #[test]
@@ -160,12 +303,21 @@ fn random_desc(rng: &mut Rng) -> ConvDesc {
     let groups = [1, 1, 1, 2, 4, 8][rng.range(0, 5)];
     let cg = rng.range(1, if groups == 1 { 67 } else { 9 });
     let kg = rng.range(1, if groups == 1 { 67 } else { 9 });
-    let dil = if rng.range(0, 3) == 0 { rng.range(2, 3) } else { 1 };
+    let dil = if rng.range(0, 3) == 0 {
+        rng.range(2, 3)
+    } else {
+        1
+    };
     let stride = rng.range(1, 3);
     let pad = if rng.range(0, 1) == 0 {
         [rng.range(0, 3); 4].map(|p| p.min(kh.max(kw)))
     } else {
-        [rng.range(0, 2), rng.range(0, 2), rng.range(0, 3), rng.range(0, 3)]
+        [
+            rng.range(0, 2),
+            rng.range(0, 2),
+            rng.range(0, 3),
+            rng.range(0, 3),
+        ]
     };
     // Big enough for the dilated kernel, at most 17.
     let min_h = (dil * (kh - 1) + 1).saturating_sub(pad[0] + pad[2]).max(1);
@@ -176,7 +328,14 @@ fn random_desc(rng: &mut Rng) -> ConvDesc {
     ConvDesc {
         bias: rng.range(0, 1) == 1,
         residual: rng.range(0, 2) == 0,
-        ..desc([n, cg * groups, h, w], [kg * groups, cg, kh, kw], stride, pad, dil, groups)
+        ..desc(
+            [n, cg * groups, h, w],
+            [kg * groups, cg, kh, kw],
+            stride,
+            pad,
+            dil,
+            groups,
+        )
     }
     .with_stride([stride, rng.range(1, 3)])
 }
@@ -194,7 +353,13 @@ fn conv2d_random_shapes_match_interpreter() {
     for case in 0..200 {
         let d = random_desc(&mut rng);
         let act = ACTS[case % ACTS.len()];
-        worst = worst.max(check(&mut rng, &format!("random case {case}"), &d, act, Which::General));
+        worst = worst.max(check(
+            &mut rng,
+            &format!("random case {case}"),
+            &d,
+            act,
+            Which::General,
+        ));
     }
     println!("conv2d: 200 random cases, worst relative error {worst:.3e}");
 }

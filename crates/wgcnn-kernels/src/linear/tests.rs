@@ -7,9 +7,18 @@ use wgcnn_graph::{Activation, Op, Tensor, interp};
 
 /// Runs a random `[n, k] x [m, k]^T` layer with W split into `chunks` (row ranges) and compares
 /// it with the interpreter; returns the relative error.
-fn check(rng: &mut Rng, name: &str, desc: &LinearDesc, act: Activation, chunks: &[Range<usize>]) -> f32 {
+fn check(
+    rng: &mut Rng,
+    name: &str,
+    desc: &LinearDesc,
+    act: Activation,
+    chunks: &[Range<usize>],
+) -> f32 {
     let ctx = ctx();
-    let desc = LinearDesc { act: act.code(), ..*desc };
+    let desc = LinearDesc {
+        act: act.code(),
+        ..*desc
+    };
     let x = rng.tensor(&[desc.batch, desc.in_features], 1.0);
     let w = rng.tensor(&[desc.out_features, desc.in_features], 1.0);
     let b = rng.tensor(&[desc.out_features], 1.0);
@@ -17,31 +26,72 @@ fn check(rng: &mut Rng, name: &str, desc: &LinearDesc, act: Activation, chunks: 
     if desc.bias {
         inputs.push(&b);
     }
-    let want = interp::eval_op(&Op::Linear { bias: desc.bias, act }, &inputs).unwrap_or_else(|e| panic!("{name}: interpreter: {e}"));
+    let want = interp::eval_op(
+        &Op::Linear {
+            bias: desc.bias,
+            act,
+        },
+        &inputs,
+    )
+    .unwrap_or_else(|e| panic!("{name}: interpreter: {e}"));
     let k = desc.in_features;
-    let buffers: Vec<wgpu::Buffer> = chunks.iter().map(|r| ctx.upload("w", &w.data[r.start * k..r.end * k])).collect();
-    let pairs: Vec<(Range<usize>, &wgpu::Buffer)> = chunks.iter().cloned().zip(buffers.iter()).collect();
-    let (xb, bb) = (ctx.upload("x", &x.data), if desc.bias { ctx.upload("b", &b.data) } else { ctx.upload("dummy", &[0.0]) });
+    let buffers: Vec<wgpu::Buffer> = chunks
+        .iter()
+        .map(|r| ctx.upload("w", &w.data[r.start * k..r.end * k]))
+        .collect();
+    let pairs: Vec<(Range<usize>, &wgpu::Buffer)> =
+        chunks.iter().cloned().zip(buffers.iter()).collect();
+    let (xb, bb) = (
+        ctx.upload("x", &x.data),
+        if desc.bias {
+            ctx.upload("b", &b.data)
+        } else {
+            ctx.upload("dummy", &[0.0])
+        },
+    );
     let yb = ctx.storage("y", want.numel() as u64 * 4);
     let launches = launches(ctx, name, &desc, &xb, &pairs, &bb, &yb).expect("launches");
     assert_eq!(launches.len(), chunks.len());
     ctx.run(&launches).expect("run");
     let got = Tensor::new(&want.shape, ctx.read(&yb, want.numel()).expect("read")).expect("shape");
-    assert_close(&format!("{name} {desc:?} {act:?} chunks {chunks:?}"), &got, &want, tolerance(desc.in_features));
+    assert_close(
+        &format!("{name} {desc:?} {act:?} chunks {chunks:?}"),
+        &got,
+        &want,
+        tolerance(desc.in_features),
+    );
     got.rel_error(&want)
 }
 
 fn desc(batch: usize, in_features: usize, out_features: usize, bias: bool) -> LinearDesc {
-    LinearDesc { batch, in_features, out_features, bias, act: (0, 0.0, 0.0) }
+    LinearDesc {
+        batch,
+        in_features,
+        out_features,
+        bias,
+        act: (0, 0.0, 0.0),
+    }
 }
 
 #[test]
 fn linear_split_rows_across_three_chunks() {
     let mut rng = Rng::new(31);
     let d = desc(3, 37, 150, true);
-    check(&mut rng, "linear_split_rows_across_three_chunks", &d, Activation::Relu, &[0..64, 64..128, 128..150]);
+    check(
+        &mut rng,
+        "linear_split_rows_across_three_chunks",
+        &d,
+        Activation::Relu,
+        &[0..64, 64..128, 128..150],
+    );
     // Uneven, not 64-aligned chunks too.
-    check(&mut rng, "linear_split_rows_across_three_chunks", &d, Activation::Tanh, &[0..1, 1..100, 100..150]);
+    check(
+        &mut rng,
+        "linear_split_rows_across_three_chunks",
+        &d,
+        Activation::Tanh,
+        &[0..1, 1..100, 100..150],
+    );
 }
 
 #[test]
@@ -50,7 +100,11 @@ fn linear_row_chunks_fit_the_binding_limit() {
     let chunks = row_chunks(4096, 25088, 128 << 20).expect("splits");
     println!("vgg16 fc6 chunks: {chunks:?}");
     assert_eq!(chunks.len(), 4);
-    assert!(chunks.iter().all(|r| r.len() as u64 * 25088 * 4 <= 128 << 20));
+    assert!(
+        chunks
+            .iter()
+            .all(|r| r.len() as u64 * 25088 * 4 <= 128 << 20)
+    );
     assert_eq!(chunks.first().map(|r| r.start), Some(0));
     assert_eq!(chunks.last().map(|r| r.end), Some(4096));
     assert!(chunks.windows(2).all(|w| w[0].end == w[1].start));
@@ -58,7 +112,9 @@ fn linear_row_chunks_fit_the_binding_limit() {
     // A limit that fits 3 rows of 100 floats: chunks of at most 3 rows.
     let small = row_chunks(10, 100, 1200).expect("splits");
     println!("10 rows, 3 per chunk: {small:?}");
-    assert!(small.iter().all(|r| r.len() <= 3) && small.iter().map(|r| r.len()).sum::<usize>() == 10);
+    assert!(
+        small.iter().all(|r| r.len() <= 3) && small.iter().map(|r| r.len()).sum::<usize>() == 10
+    );
     let err = row_chunks(10, 1000, 1000).expect_err("one row does not fit");
     println!("{err}");
 }
@@ -67,9 +123,18 @@ fn linear_row_chunks_fit_the_binding_limit() {
 fn linear_chunks_that_do_not_tile_are_rejected() {
     let ctx = ctx();
     let d = desc(1, 4, 10, false);
-    let (x, w, y) = (ctx.upload("x", &[0.0; 4]), ctx.upload("w", &[0.0; 40]), ctx.storage("y", 40));
-    for chunks in [vec![(0..5, &w)], vec![(0..5, &w), (6..10, &w)], vec![(0..11, &w)]] {
-        let err = launches(ctx, "fc", &d, &x, &chunks, &x, &y).expect_err("gap, overlap or overrun");
+    let (x, w, y) = (
+        ctx.upload("x", &[0.0; 4]),
+        ctx.upload("w", &[0.0; 40]),
+        ctx.storage("y", 40),
+    );
+    for chunks in [
+        vec![(0..5, &w)],
+        vec![(0..5, &w), (6..10, &w)],
+        vec![(0..11, &w)],
+    ] {
+        let err =
+            launches(ctx, "fc", &d, &x, &chunks, &x, &y).expect_err("gap, overlap or overrun");
         println!("{err}");
         assert!(err.to_string().contains("fc"), "{err}");
     }
@@ -82,7 +147,26 @@ fn linear_forced_small_chunks_match_interpreter() {
     let d = desc(2, 300, 500, true);
     let chunks = row_chunks(d.out_features, d.in_features, 300 * 4 * 130).expect("splits");
     assert!(chunks.len() >= 4, "{chunks:?}");
-    check(&mut rng, "linear_forced_small_chunks", &d, Activation::Sigmoid, &chunks);
+    check(
+        &mut rng,
+        "linear_forced_small_chunks",
+        &d,
+        Activation::Sigmoid,
+        &chunks,
+    );
+}
+
+#[test]
+fn linear_gemv_batch1_k_not_multiple_of_4() {
+    // The batch-1 loop with a K tail (4099 = 4 * 1024 + 3) and more rows than one workgroup.
+    let mut rng = Rng::new(34);
+    check(
+        &mut rng,
+        "linear_gemv_batch1_k_not_multiple_of_4",
+        &desc(1, 4099, 130, true),
+        Activation::Identity,
+        &[0..130],
+    );
 }
 
 #[test]
@@ -90,9 +174,20 @@ fn linear_random_shapes_match_interpreter() {
     let mut rng = Rng::new(33);
     let mut worst = 0f32;
     for case in 0..60 {
-        let d = desc(rng.range(1, 9), rng.range(1, 300), rng.range(1, 200), rng.range(0, 1) == 1);
+        let d = desc(
+            rng.range(1, 9),
+            rng.range(1, 300),
+            rng.range(1, 200),
+            rng.range(0, 1) == 1,
+        );
         let act = ACTS[case % ACTS.len()];
-        worst = worst.max(check(&mut rng, &format!("linear random case {case}"), &d, act, &[0..d.out_features]));
+        worst = worst.max(check(
+            &mut rng,
+            &format!("linear random case {case}"),
+            &d,
+            act,
+            &[0..d.out_features],
+        ));
     }
     println!("linear: 60 random cases, worst relative error {worst:.3e}");
 }
