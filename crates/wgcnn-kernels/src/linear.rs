@@ -125,11 +125,9 @@ pub fn row_chunks(
     max_binding: u64,
 ) -> Result<Vec<Range<usize>>, KernelError> {
     let row_bytes = in_features as u64 * 4;
-    let fit = if row_bytes == 0 {
-        out_features as u64
-    } else {
-        max_binding / row_bytes
-    };
+    let fit = max_binding
+        .checked_div(row_bytes)
+        .unwrap_or(out_features as u64);
     if fit == 0 {
         return Err(KernelError::TooLarge {
             what: format!("one row of a linear weight [{out_features}, {in_features}]"),

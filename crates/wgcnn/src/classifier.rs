@@ -96,6 +96,20 @@ impl std::fmt::Debug for Classifier {
     }
 }
 
+/// Preprocessing for a model that carries none (ONNX): ImageNet mean/std, bilinear resize to
+/// `size * 256 / 224`, center crop `size`.
+pub fn onnx_default_transform(channels: usize, size: usize) -> Transform {
+    let p = wgcnn_models::Preprocess::IMAGENET;
+    Transform {
+        resize: size * 256 / 224,
+        crop: size,
+        filter: Filter::Bilinear,
+        channels,
+        mean: if channels == 1 { [0.5; 3] } else { p.mean },
+        std: if channels == 1 { [0.5; 3] } else { p.std },
+    }
+}
+
 /// The model's own preprocessing as a kernel transform.
 pub fn model_transform(info: &ModelInfo) -> Transform {
     let p = &info.preprocess;
@@ -128,6 +142,32 @@ impl Classifier {
         let mut graph = info.graph(&build)?;
         graph.bind(source.as_ref()).map_err(|e| Error::Weights { path: weights.clone(), source: e })?;
         Self::from_graph(engine, info.name, graph, transform, options.labels.clone())
+    }
+
+    /// Loads an ONNX classifier (one `[N, C, H, W]` input, one `[N, classes]` output). ONNX
+    /// files carry no preprocessing: `options.transform` or, by default, ImageNet mean/std with
+    /// a resize to `size * 256 / 224` and a center crop of the input's own size.
+    pub fn from_onnx(engine: &Engine, path: impl AsRef<Path>, options: &ClassifierOptions) -> Result<Classifier, Error> {
+        let path = path.as_ref();
+        let model = wgcnn_io::onnx::load_onnx(path, &wgcnn_io::onnx::OnnxOptions { batch: options.batch.max(1) })?;
+        let shape = model.graph.inputs.first().map(|&i| model.graph.shape(i).to_vec()).unwrap_or_default();
+        let transform = match options.transform {
+            Some(t) => t,
+            None => {
+                let (channels, size) = match shape.as_slice() {
+                    [_, c, h, w] if h == w => (*c, *h),
+                    _ => {
+                        return Err(Error::Model(format!(
+                            "{}: input {shape:?} is not a square NCHW image; pass the size and preprocessing explicitly",
+                            path.display()
+                        )));
+                    }
+                };
+                onnx_default_transform(channels, size)
+            }
+        };
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "onnx".into());
+        Self::from_graph(engine, &name, model.graph, transform, options.labels.clone())
     }
 
     /// Plans an already bound graph (one `[N, C, H, W]` input, one `[N, classes]` output) with
@@ -210,8 +250,30 @@ impl Classifier {
 
     /// Top-`k` classes of up to [`Classifier::batch`] images, in one GPU submission.
     pub fn classify_batch(&self, images: &[RgbImage], k: usize) -> Result<(Vec<Vec<Prediction>>, Timings), Error> {
+        let (out, timings) = self.run_images(images)?;
+        let probs = &out[1];
+        let classes = probs.shape[1];
+        let top = (0..images.len()).map(|i| self.top_k(&probs.data[i * classes..(i + 1) * classes], k)).collect();
+        Ok((top, timings))
+    }
+
+    /// The network input the GPU preprocessing makes of one image (for checks and debugging).
+    pub fn preprocess(&self, image: &RgbImage) -> Result<Tensor, Error> {
+        self.run_images(std::slice::from_ref(image))?;
+        let ctx = self.engine.context();
+        let input = self.plan.input_buffer(0).ok_or_else(|| Error::Model("plan has no input".into()))?;
+        let shape = self.plan.input_shapes().remove(0);
+        let per_image: usize = shape[1..].iter().product();
+        let data = ctx.read(input, per_image)?;
+        let mut one = shape;
+        one[0] = 1;
+        Ok(Tensor { shape: one, data })
+    }
+
+    /// Uploads and preprocesses `images` and runs the network: outputs `[logits, probabilities]`.
+    fn run_images(&self, images: &[RgbImage]) -> Result<(Vec<Tensor>, Timings), Error> {
         if images.is_empty() || images.len() > self.batch {
-            return Err(Error::Model(format!("classify_batch takes 1..={} images, got {}", self.batch, images.len())));
+            return Err(Error::Model(format!("a batch takes 1..={} images, got {}", self.batch, images.len())));
         }
         let started = Instant::now();
         let ctx = self.engine.context();
@@ -237,10 +299,7 @@ impl Classifier {
             }
         })?;
         let timings = Timings { upload: uploaded, gpu: started.elapsed() - uploaded };
-        let probs = &out[1];
-        let classes = probs.shape[1];
-        let top = (0..images.len()).map(|i| self.top_k(&probs.data[i * classes..(i + 1) * classes], k)).collect();
-        Ok((top, timings))
+        Ok((out, timings))
     }
 
     fn staging(&self, capacity: usize) -> Result<Staging, Error> {

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 pub use classifier::{
     Classifier, ClassifierOptions, DEFAULT_MODEL, IMAGENET_LABELS, Prediction, Timings, assets_dir, default_weights,
-    model_transform,
+    model_transform, onnx_default_transform,
 };
 pub use engine::{AdapterReport, Engine, EngineOptions, adapters};
 pub use image::{ImageError, RgbImage};
@@ -45,6 +45,8 @@ pub enum Error {
     Io(#[from] wgcnn_io::IoError),
     #[error(transparent)]
     Models(#[from] wgcnn_models::ModelError),
+    #[error(transparent)]
+    Onnx(#[from] wgcnn_io::onnx::OnnxError),
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error("{}: {source}", path.display())]

@@ -165,7 +165,7 @@ fn linear_gemv_batch1_k_not_multiple_of_4() {
         "linear_gemv_batch1_k_not_multiple_of_4",
         &desc(1, 4099, 130, true),
         Activation::Identity,
-        &[0..130],
+        std::slice::from_ref(&(0..130)),
     );
 }
 
@@ -186,7 +186,7 @@ fn linear_random_shapes_match_interpreter() {
             &format!("linear random case {case}"),
             &d,
             act,
-            &[0..d.out_features],
+            std::slice::from_ref(&(0..d.out_features)),
         ));
     }
     println!("linear: 60 random cases, worst relative error {worst:.3e}");

@@ -1,0 +1,85 @@
+//! `wgcnn models`: the registered networks, and `wgcnn inspect FILE.onnx`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use serde_json::json;
+use wgcnn::wgcnn_models;
+
+#[derive(Args)]
+pub struct ModelsArgs {
+    /// Print one JSON object per model instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Describe an ONNX file instead (same as `wgcnn inspect FILE`).
+    #[arg(long, value_name = "FILE")]
+    onnx: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// The ONNX file to describe: inputs, outputs, opsets, op counts, unsupported ops.
+    file: PathBuf,
+}
+
+pub fn run(args: &ModelsArgs) -> Result<()> {
+    if let Some(file) = &args.onnx {
+        return inspect(&InspectArgs { file: file.clone() });
+    }
+    if !args.json {
+        println!(
+            "{:<24} {:<12} {:>6} {:>12} {:>9} {:<12} {}",
+            "model", "family", "input", "params", "GFLOPs", "keys", "preprocessing"
+        );
+    }
+    for m in wgcnn_models::models() {
+        let stats = m.stats().with_context(|| format!("building {}", m.name))?;
+        let gflops = 2.0 * stats.macs as f64 / 1e9;
+        let p = &m.preprocess;
+        let prep = format!(
+            "resize {} crop {} {:?} mean {:?} std {:?}",
+            p.resize, p.crop, p.interpolation, p.mean, p.std
+        );
+        if args.json {
+            let v = json!({
+                "name": m.name, "family": m.family, "resolution": m.default_resolution,
+                "channels": m.channels, "classes": m.classes, "params": stats.params,
+                "gflops": gflops, "keys": m.key_naming.as_str(), "preprocess": {
+                    "resize": p.resize, "crop": p.crop, "interpolation": format!("{:?}", p.interpolation),
+                    "mean": p.mean, "std": p.std,
+                },
+            });
+            println!("{v}");
+        } else {
+            let res = m.default_resolution;
+            println!(
+                "{:<24} {:<12} {:>6} {:>12} {:>9.2} {:<12} {prep}",
+                m.name, m.family, format!("{res}x{res}"), group(stats.params), gflops, m.key_naming.as_str()
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn inspect(args: &InspectArgs) -> Result<()> {
+    let report = wgcnn::wgcnn_io::onnx::inspect_onnx(&args.file)?;
+    print!("{report}");
+    if !report.unsupported_ops.is_empty() || !report.import_problems.is_empty() {
+        anyhow::bail!("{} cannot run as is (see above)", args.file.display());
+    }
+    Ok(())
+}
+
+/// `25557032` → `25,557,032`.
+fn group(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
