@@ -3,7 +3,9 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod classify;
+mod detect;
 mod info;
 mod models;
 
@@ -25,21 +27,29 @@ enum Command {
     /// Top-k classes of images: `wgcnn classify assets/chelsea.png` uses the bundled
     /// EfficientNet-Lite0; `--model resnet50 --weights resnet50.pth` or `--model net.onnx` another.
     Classify(classify::ClassifyArgs),
+    /// Objects in images with a torchvision Faster R-CNN checkpoint: boxes, labels, scores;
+    /// `--output annotated.png` draws them.
+    Detect(detect::DetectArgs),
     /// List the built-in networks: parameters, GFLOPs at their resolution, checkpoint key naming.
     Models(models::ModelsArgs),
     /// Describe an ONNX file: inputs, outputs, opsets, op counts, and whether wgcnn runs every op.
     Inspect(models::InspectArgs),
     /// Show the GPU adapters wgpu sees, the one wgcnn picks, and the limits it relies on.
     Info(info::InfoArgs),
+    /// Time a network with random weights: plan build, first run, median/min/p90 latency,
+    /// images/s, GFLOP/s; `--profile` adds per-layer GPU times.
+    Bench(bench::BenchArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result: Result<()> = match &cli.command {
         Command::Classify(args) => classify::run(args, cli.adapter.as_deref()),
+        Command::Detect(args) => detect::run(args, cli.adapter.as_deref()),
         Command::Models(args) => models::run(args),
         Command::Inspect(args) => models::inspect(args),
         Command::Info(args) => info::run(args, cli.adapter.as_deref()),
+        Command::Bench(args) => bench::run(args, cli.adapter.as_deref()),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

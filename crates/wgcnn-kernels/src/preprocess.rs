@@ -106,6 +106,28 @@ impl PreprocessParams {
 }
 
 impl PreprocessParams {
+    /// Params that only convert a `width` x `height` image to `[1, 3, H, W]` floats in `[0, 1]`
+    /// (no resize, no crop, no normalization): the detectors' input, whose transform is part of
+    /// the network graph.
+    pub fn identity(width: usize, height: usize) -> Self {
+        PreprocessParams {
+            in_w: width as u32,
+            in_h: height as u32,
+            resized_w: width as u32,
+            resized_h: height as u32,
+            crop_left: 0,
+            crop_top: 0,
+            out_w: width as u32,
+            out_h: height as u32,
+            resample: Filter::Bilinear as u32,
+            channels: 3,
+            out_offset: 0,
+            in_offset: 0,
+            mean: [0.0; 4],
+            inv_std: [1.0; 4],
+        }
+    }
+
     /// The same params for an image whose pixels start at pixel `offset` of the image buffer.
     pub fn with_input_offset(mut self, offset: usize) -> Self {
         self.in_offset = offset as u32;

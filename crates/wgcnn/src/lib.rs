@@ -16,6 +16,7 @@
 //! bound from a checkpoint ([`wgcnn_io`]), and planned onto the device ([`wgcnn_exec::Plan`]).
 
 mod classifier;
+mod detector;
 mod draw;
 mod engine;
 mod image;
@@ -27,6 +28,7 @@ pub use classifier::{
     model_transform, onnx_default_transform,
 };
 pub use engine::{AdapterReport, Engine, EngineOptions, adapters};
+pub use detector::{COCO_LABELS, Detection, Detector, DetectorOptions};
 pub use draw::class_color;
 pub use image::{ImageError, RgbImage};
 pub use wgcnn_exec::{Plan, PlanStats};

@@ -1,0 +1,437 @@
+//! `wgcnn bench`: how fast a network runs on the chosen adapter, with random (rule) weights.
+//!
+//! Measures, in order: building the graph and its weights, planning it (`Engine::plan`:
+//! pipelines, buffers, uploads), the first run (on lavapipe this includes LLVM compiling every
+//! pipeline at its first dispatch), `--warmup` untimed runs, then `--iterations` timed runs, each
+//! from writing the input to mapping the outputs. `--profile` adds per-launch GPU times
+//! (`Plan::profile`), aggregated per layer and per kernel category.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use serde_json::{Value, json};
+use wgcnn::wgcnn_exec::profile::{self, LayerTiming, Profile, Summary};
+use wgcnn::wgcnn_io::{self, RuleWeights, onnx::OnnxOptions};
+use wgcnn::wgcnn_models::{self, BuildOptions};
+use wgcnn::{Engine, EngineOptions, Graph, Tensor};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// A registered model (`wgcnn models`) or an ONNX file (its own weights are used).
+    #[arg(long, short, default_value = "resnet50", value_name = "NAME|FILE.onnx")]
+    model: String,
+    /// Input size `HxW` or `N` for a square (default: the model's resolution). Registered
+    /// models only: an ONNX file fixes its input size.
+    #[arg(long, value_name = "HxW", value_parser = parse_size)]
+    size: Option<[usize; 2]>,
+    /// Images per run.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    batch: u32,
+    /// Timed runs.
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    iterations: u32,
+    /// Untimed runs after the first one, before timing.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    warmup: u32,
+    /// Print one JSON object on stdout instead of text (progress still goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Time every kernel launch on the GPU (timestamp queries) and list the slowest layers and
+    /// the share of time per kernel category.
+    #[arg(long)]
+    profile: bool,
+    /// Profiled runs; each launch's median over them is reported.
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    profile_runs: u32,
+    /// Layers listed in the profile's text output (JSON lists all).
+    #[arg(long, default_value_t = 15, value_name = "N")]
+    top: usize,
+}
+
+/// Parses `224`, `224x224` or `240X320` into `[height, width]`.
+fn parse_size(s: &str) -> Result<[usize; 2], String> {
+    let parse = |p: &str| match p.trim().parse::<usize>() {
+        Ok(0) => Err(format!("{s:?}: sizes must be positive")),
+        Ok(v) => Ok(v),
+        Err(e) => Err(format!("{s:?}: {e} (expected HxW or N, e.g. 224x224)")),
+    };
+    match s.split_once(['x', 'X']) {
+        Some((h, w)) => Ok([parse(h)?, parse(w)?]),
+        None => {
+            let n = parse(s)?;
+            Ok([n, n])
+        }
+    }
+}
+
+/// A network ready to plan: its bound graph and where it came from.
+struct Model {
+    name: String,
+    /// `registry` or `onnx`.
+    source: &'static str,
+    /// `rule` (the fixtures' deterministic random weights) or the ONNX file's own.
+    weights: &'static str,
+    graph: Graph,
+}
+
+fn is_onnx(model: &str) -> bool {
+    model.to_ascii_lowercase().ends_with(".onnx") || Path::new(model).is_file()
+}
+
+/// Builds the registered model (rule weights) or imports the ONNX file.
+fn load(args: &BenchArgs) -> Result<Model> {
+    let batch = args.batch as usize;
+    if is_onnx(&args.model) {
+        if args.size.is_some() {
+            bail!(
+                "--size applies to registered models; the ONNX file {} fixes its own input size",
+                args.model
+            );
+        }
+        let model = wgcnn_io::onnx::load_onnx(&args.model, &OnnxOptions { batch })
+            .with_context(|| format!("loading {}", args.model))?;
+        let name = Path::new(&args.model)
+            .file_stem()
+            .map_or(args.model.clone(), |s| s.to_string_lossy().into_owned());
+        return Ok(Model {
+            name,
+            source: "onnx",
+            weights: "the file's own",
+            graph: model.graph,
+        });
+    }
+    let info = wgcnn_models::find(&args.model)?;
+    let [height, width] = args.size.unwrap_or([info.default_resolution; 2]);
+    let mut graph = info.graph(&BuildOptions {
+        batch,
+        height,
+        width,
+        classes: info.classes,
+    })?;
+    graph
+        .bind(&RuleWeights::for_graph(&graph))
+        .with_context(|| format!("binding rule weights to {}", info.name))?;
+    Ok(Model {
+        name: info.name.to_string(),
+        source: "registry",
+        weights: "rule",
+        graph,
+    })
+}
+
+/// Progress on stderr; the per-run counter only when stderr is a terminal.
+struct Progress {
+    tty: bool,
+}
+
+impl Progress {
+    fn phase(&self, what: &str) {
+        eprintln!("bench: {what}");
+    }
+
+    fn step(&self, what: &str, i: u32, n: u32, ms: f64) {
+        if self.tty {
+            eprint!("\rbench: {what} {i}/{n} ({ms:.1} ms)   ");
+            if i == n {
+                eprintln!();
+            }
+        }
+    }
+}
+
+fn ms_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+pub fn run(args: &BenchArgs, adapter: Option<&str>) -> Result<()> {
+    let progress = Progress {
+        tty: std::io::stderr().is_terminal(),
+    };
+    progress.phase(&format!("building {} ...", args.model));
+    let started = Instant::now();
+    let model = load(args)?;
+    let build_ms = ms_since(started);
+    if model.graph.inputs.len() != 1 {
+        bail!(
+            "{}: wgcnn bench feeds one input; the graph has {}",
+            model.name,
+            model.graph.inputs.len()
+        );
+    }
+    let input_shape = model.graph.shape(model.graph.inputs[0]).to_vec();
+    let input = Tensor {
+        data: wgcnn_io::rule_input("input", &input_shape),
+        shape: input_shape.clone(),
+    };
+
+    progress.phase("opening the device and planning ...");
+    let engine = Engine::new(&EngineOptions {
+        adapter: adapter.map(str::to_string),
+    })?;
+    let started = Instant::now();
+    let plan = engine.plan(&model.graph)?;
+    let plan_ms = ms_since(started);
+    let stats = plan.stats().clone();
+    drop(model.graph);
+
+    progress.phase("first run (the driver may compile pipelines now) ...");
+    let inputs = std::slice::from_ref(&input);
+    let started = Instant::now();
+    plan.run(inputs)?;
+    let first_run_ms = ms_since(started);
+
+    if args.warmup > 0 {
+        progress.phase(&format!("{} warm-up runs ...", args.warmup));
+    }
+    for i in 1..=args.warmup {
+        let t = Instant::now();
+        plan.run(inputs)?;
+        progress.step("warm-up", i, args.warmup, ms_since(t));
+    }
+    progress.phase(&format!("{} timed runs ...", args.iterations));
+    let mut samples = Vec::with_capacity(args.iterations as usize);
+    for i in 1..=args.iterations {
+        let t = Instant::now();
+        plan.run(inputs)?;
+        samples.push(ms_since(t));
+        progress.step("run", i, args.iterations, samples[samples.len() - 1]);
+    }
+    let summary = profile::summarize(&samples).context("no timed runs")?;
+
+    let profiled = if args.profile {
+        progress.phase(&format!("{} profiled runs ...", args.profile_runs));
+        let runs = (0..args.profile_runs)
+            .map(|_| plan.profile(inputs))
+            .collect::<Result<Vec<_>, _>>()?;
+        Some(Profile::median(runs).context("profiled runs disagree on their launches")?)
+    } else {
+        None
+    };
+
+    let adapter = engine.adapter_info();
+    let flops = 2.0 * stats.macs as f64;
+    let report = Report {
+        model: &model.name,
+        source: model.source,
+        weights: model.weights,
+        input_shape: &input_shape,
+        batch: args.batch,
+        summary,
+        flops,
+    };
+    let layers = profiled.as_ref().map(|p| {
+        let mut layers = profile::layers(&p.launches, plan.graph());
+        layers.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+        layers
+    });
+    if args.json {
+        let mut out = json!({
+            "model": report.model,
+            "source": report.source,
+            "weights": report.weights,
+            "input_shape": report.input_shape,
+            "batch": report.batch,
+            "adapter": {
+                "name": adapter.name,
+                "backend": adapter.backend,
+                "device_type": adapter.device_type,
+                "driver": adapter.driver,
+                "driver_info": adapter.driver_info,
+            },
+            "launches": stats.launches,
+            "pipelines": stats.pipelines,
+            "nodes": stats.nodes,
+            "weight_bytes": stats.weight_bytes,
+            "activation_bytes": stats.activation_bytes,
+            "macs": stats.macs,
+            "gflop_per_run": flops / 1e9,
+            "build_ms": build_ms,
+            "plan_ms": plan_ms,
+            "first_run_ms": first_run_ms,
+            "warmup": args.warmup,
+            "iterations": args.iterations,
+            "median_ms": summary.median,
+            "min_ms": summary.min,
+            "p90_ms": summary.p90,
+            "mean_ms": summary.mean,
+            "max_ms": summary.max,
+            "images_per_s": report.images_per_s(),
+            "gflop_per_s": report.gflop_per_s(),
+            "samples_ms": samples,
+            "wgcnn_version": env!("CARGO_PKG_VERSION"),
+        });
+        if let (Some(p), Some(layers)) = (&profiled, &layers) {
+            out["profile"] = profile_json(p, layers, args.profile_runs);
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "model        {} ({}, {} weights), input {:?}, {:.2} GMAC = {:.2} GFLOP per run",
+            report.model,
+            report.source,
+            report.weights,
+            report.input_shape,
+            stats.macs as f64 / 1e9,
+            flops / 1e9
+        );
+        println!(
+            "adapter      {} [{} {}], driver {} {}",
+            adapter.name, adapter.backend, adapter.device_type, adapter.driver, adapter.driver_info
+        );
+        println!(
+            "plan         {} launches per run, {} pipelines, {:.1} MiB weights, {:.1} MiB activations",
+            stats.launches,
+            stats.pipelines,
+            stats.weight_bytes as f64 / 1048576.0,
+            stats.activation_bytes as f64 / 1048576.0
+        );
+        println!(
+            "build        {build_ms:.1} ms graph + weights, {plan_ms:.1} ms plan (pipelines, buffers, uploads)"
+        );
+        println!(
+            "first run    {first_run_ms:.1} ms (includes the driver's pipeline compilation, if any)"
+        );
+        println!(
+            "timed runs   {} after {} warm-up: median {:.2} ms, min {:.2} ms, p90 {:.2} ms (input written to outputs mapped)",
+            summary.count, args.warmup, summary.median, summary.min, summary.p90
+        );
+        println!(
+            "throughput   {:.2} images/s, {:.2} GFLOP/s (at the median)",
+            report.images_per_s(),
+            report.gflop_per_s()
+        );
+        if let (Some(p), Some(layers)) = (&profiled, &layers) {
+            print_profile(p, layers, args.profile_runs, args.top);
+        }
+    }
+    Ok(())
+}
+
+/// The timed figures shared by both outputs.
+struct Report<'a> {
+    model: &'a str,
+    source: &'static str,
+    weights: &'static str,
+    input_shape: &'a [usize],
+    batch: u32,
+    summary: Summary,
+    flops: f64,
+}
+
+impl Report<'_> {
+    fn images_per_s(&self) -> f64 {
+        f64::from(self.batch) * 1e3 / self.summary.median
+    }
+
+    fn gflop_per_s(&self) -> f64 {
+        self.flops / (self.summary.median * 1e6)
+    }
+}
+
+fn layer_json(l: &LayerTiming) -> Value {
+    json!({
+        "name": l.name,
+        "kernel": l.kernel,
+        "category": l.category.name(),
+        "launches": l.launches,
+        "ms": l.ms,
+        "flops": l.flops,
+        "gflop_per_s": l.gflops_per_s(),
+        "output_shape": l.output_shape,
+    })
+}
+
+fn profile_json(p: &Profile, layers: &[LayerTiming], runs: u32) -> Value {
+    let categories: Vec<Value> = profile::category_shares(&p.launches)
+        .iter()
+        .map(|s| json!({"category": s.category.name(), "launches": s.launches, "ms": s.ms, "share": s.share}))
+        .collect();
+    json!({
+        "method": p.method.id(),
+        "runs": runs,
+        "launches_total_ms": p.total_ms(),
+        "wall_ms": p.wall_ms,
+        "categories": categories,
+        "layers": layers.iter().map(layer_json).collect::<Vec<_>>(),
+    })
+}
+
+fn print_profile(p: &Profile, layers: &[LayerTiming], runs: u32, top: usize) {
+    let total = p.total_ms();
+    println!();
+    println!(
+        "profile      {}, median of {runs} run{}: launches sum to {total:.2} ms, profiled run {:.2} ms wall",
+        p.method.describe(),
+        if runs == 1 { "" } else { "s" },
+        p.wall_ms
+    );
+    let width = layers
+        .iter()
+        .take(top)
+        .map(|l| l.name.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!(
+        "  {:<width$}  {:<14} {:<18} {:>8} {:>9} {:>9} {:>6}",
+        "layer", "kernel", "output", "GFLOP", "ms", "GFLOP/s", "share"
+    );
+    for l in layers.iter().take(top) {
+        let shape = l
+            .output_shape
+            .as_ref()
+            .map_or_else(|| "-".to_string(), |s| format!("{s:?}"));
+        let gflop = if l.flops > 0 {
+            format!("{:.3}", l.flops as f64 / 1e9)
+        } else {
+            "-".to_string()
+        };
+        let rate = l
+            .gflops_per_s()
+            .map_or_else(|| "-".to_string(), |r| format!("{r:.2}"));
+        let share = if total > 0.0 {
+            l.ms / total * 100.0
+        } else {
+            0.0
+        };
+        println!(
+            "  {:<width$}  {:<14} {:<18} {:>8} {:>9.3} {:>9} {:>5.1}%",
+            l.name, l.kernel, shape, gflop, l.ms, rate, share
+        );
+    }
+    if layers.len() > top {
+        println!("  ... {} more layers", layers.len() - top);
+    }
+    println!("time by category:");
+    for s in profile::category_shares(&p.launches) {
+        if s.launches > 0 {
+            println!(
+                "  {:<12} {:>4} launches {:>10.2} ms {:>5.1}%",
+                s.category.name(),
+                s.launches,
+                s.ms,
+                s.share * 100.0
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn parse_size_accepts_square_and_hxw_and_rejects_zero_or_junk() {
+        assert_eq!(parse_size("224"), Ok([224, 224]));
+        assert_eq!(parse_size("240x320"), Ok([240, 320]));
+        assert_eq!(parse_size("64X48"), Ok([64, 48]));
+        for bad in ["0", "0x10", "axb", "", "10x"] {
+            let err = parse_size(bad).unwrap_err();
+            println!("{bad:?}: {err}");
+            assert!(err.contains(&format!("{bad:?}")), "{err}");
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! `wgcnn detect`: objects in images with a torchvision Faster R-CNN checkpoint, on the GPU.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use serde_json::json;
+use wgcnn::{Detection, Detector, DetectorOptions, Engine, EngineOptions, RgbImage, class_color};
+
+/// Where torchvision's COCO checkpoints come from.
+const CHECKPOINTS: &[(&str, &str)] = &[
+    ("fasterrcnn_resnet50_fpn", "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"),
+    ("fasterrcnn_resnet50_fpn_v2", "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth"),
+    ("fasterrcnn_mobilenet_v3_large_fpn", "https://download.pytorch.org/models/fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth"),
+    ("fasterrcnn_mobilenet_v3_large_320_fpn", "https://download.pytorch.org/models/fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth"),
+];
+
+#[derive(Args)]
+pub struct DetectArgs {
+    /// Image files (JPEG, PNG, WebP, BMP, GIF).
+    #[arg(required = true, value_name = "IMAGE")]
+    inputs: Vec<PathBuf>,
+    /// The detector: fasterrcnn_resnet50_fpn, fasterrcnn_resnet50_fpn_v2,
+    /// fasterrcnn_mobilenet_v3_large_fpn, fasterrcnn_mobilenet_v3_large_320_fpn.
+    #[arg(long, short, default_value = "fasterrcnn_mobilenet_v3_large_320_fpn", value_name = "NAME")]
+    model: String,
+    /// torchvision checkpoint (.pth as downloaded, or .safetensors). Run without it to see where
+    /// the COCO checkpoints come from.
+    #[arg(long, short, value_name = "FILE")]
+    weights: Option<PathBuf>,
+    /// Keep detections scoring at least this.
+    #[arg(long, default_value_t = 0.5, value_name = "T")]
+    score_threshold: f32,
+    /// Write the image with boxes and labels drawn (a directory when several images are given).
+    #[arg(long, short, value_name = "FILE|DIR")]
+    output: Option<PathBuf>,
+    /// One JSON object per image on stdout:
+    /// {"image", "model", "detections": [{"label", "class", "score", "box": [x1, y1, x2, y2]}]}.
+    #[arg(long)]
+    json: bool,
+}
+
+fn no_weights(model: &str) -> anyhow::Error {
+    let mut msg = format!("`wgcnn detect` needs a checkpoint: --weights FILE.\n\ntorchvision's COCO checkpoints ({model} is the one selected):\n");
+    for (name, url) in CHECKPOINTS {
+        msg.push_str(&format!("  {name:<40} {url}\n"));
+    }
+    msg.push_str("\nDownload one (e.g. with curl -LO URL) and pass it as is: wgcnn reads .pth files without Python.");
+    anyhow::anyhow!(msg)
+}
+
+pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
+    let weights = args.weights.clone().ok_or_else(|| no_weights(&args.model))?;
+    let engine = Engine::new(&EngineOptions { adapter: adapter.map(str::to_string) })?;
+    let options = DetectorOptions { model: args.model.clone(), weights, score_threshold: args.score_threshold, config: None, labels: None };
+    let detector = Detector::new(&engine, &options)?;
+    let many = args.inputs.len() > 1;
+    if let (Some(out), true) = (&args.output, many) {
+        std::fs::create_dir_all(out).with_context(|| format!("creating output directory {}", out.display()))?;
+    }
+    let mut failed = 0;
+    for path in &args.inputs {
+        let started = std::time::Instant::now();
+        let result = RgbImage::open(path).map_err(anyhow::Error::from).and_then(|img| {
+            let dets = detector.detect(&img)?;
+            Ok((img, dets))
+        });
+        let (img, dets) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e:#}");
+                continue;
+            }
+        };
+        print_detections(path, detector.name(), &dets, args.json);
+        if !args.json {
+            eprintln!("  ({} detections in {:.0} ms)", dets.len(), started.elapsed().as_secs_f64() * 1e3);
+        }
+        if let Some(out) = &args.output {
+            let target = if many { out.join(annotated_name(path)) } else { out.clone() };
+            let mut canvas = img;
+            draw(&mut canvas, &dets);
+            canvas.save(&target)?;
+            if !args.json {
+                eprintln!("  wrote {}", target.display());
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} images failed", args.inputs.len());
+    }
+    Ok(())
+}
+
+fn annotated_name(path: &Path) -> String {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+    format!("{stem}.detections.png")
+}
+
+fn print_detections(path: &Path, model: &str, dets: &[Detection], as_json: bool) {
+    if as_json {
+        let list: Vec<_> = dets
+            .iter()
+            .map(|d| json!({"label": d.label, "class": d.class, "score": d.score, "box": d.bbox}))
+            .collect();
+        println!("{}", json!({"image": path.display().to_string(), "model": model, "detections": list}));
+    } else {
+        println!("{}", path.display());
+        if dets.is_empty() {
+            println!("  no detections");
+        }
+        for d in dets {
+            let [x1, y1, x2, y2] = d.bbox;
+            println!("  {:5.1}%  {:<16} [{x1:.1}, {y1:.1}, {x2:.1}, {y2:.1}]", d.score * 100.0, d.label);
+        }
+    }
+}
+
+fn draw(img: &mut RgbImage, dets: &[Detection]) {
+    let scale = if img.width.max(img.height) > 800 { 2 } else { 1 };
+    // Lowest score first so the best boxes end up on top.
+    for d in dets.iter().rev() {
+        let color = class_color(d.class);
+        img.draw_box(d.bbox, color, scale + 1);
+        let y = (d.bbox[1] as i64 - 9 * scale).max(0);
+        img.draw_label(d.bbox[0] as i64, y, &format!("{} {:.2}", d.label, d.score), color, scale);
+    }
+}

@@ -1,0 +1,158 @@
+//! [`Detector`]: a torchvision two-stage detector (Faster R-CNN family) with its weights, run
+//! entirely on the GPU: pixels → transform → backbone + FPN → RPN (top-k, decode, NMS) →
+//! RoIAlign → box head → postprocess (per-class NMS) → boxes in image pixels, one submission.
+//!
+//! A detector graph is built for one input size (torchvision's transform resizes each image by
+//! its own size), so plans are made per image size on first use and kept for the next images of
+//! that size.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use wgcnn_graph::{INVALID_SCORE, WeightSource};
+use wgcnn_kernels::encode_launch;
+use wgcnn_kernels::preprocess::{self, PreprocessParams};
+use wgcnn_models::detect::{DetectBuildOptions, DetectorConfig, DetectorInfo, LegacyDetectionKeys};
+
+use crate::image::RgbImage;
+use crate::{Engine, Error};
+
+/// COCO's 91 category names in torchvision's label order (`__background__` first, `N/A` gaps).
+pub const COCO_LABELS: &str = include_str!("../../../assets/coco91.txt");
+
+/// How many plans (image sizes) a detector keeps.
+const PLAN_CACHE: usize = 4;
+
+/// How to build a detector.
+#[derive(Clone, Debug)]
+pub struct DetectorOptions {
+    /// A registered detector (`fasterrcnn_resnet50_fpn`, ...).
+    pub model: String,
+    /// A torchvision checkpoint (`.pth` or `.safetensors`).
+    pub weights: PathBuf,
+    /// Detections below this score are dropped (after the model's own 0.05 threshold).
+    pub score_threshold: f32,
+    /// Overrides of the model's configuration (`min_size`, thresholds, ...).
+    pub config: Option<DetectorConfig>,
+    /// Class names; `None` uses COCO's 91.
+    pub labels: Option<Vec<String>>,
+}
+
+/// One detected object, box in the input image's pixels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detection {
+    pub label: String,
+    pub class: usize,
+    pub score: f32,
+    /// `[x1, y1, x2, y2]`.
+    pub bbox: [f32; 4],
+}
+
+struct SizedPlan {
+    plan: wgcnn_exec::Plan,
+    image: wgpu::Buffer,
+    prepare: wgcnn_kernels::Launch,
+}
+
+/// A detector ready to run on images of any size.
+pub struct Detector {
+    engine: Engine,
+    info: &'static DetectorInfo,
+    config: DetectorConfig,
+    weights_path: PathBuf,
+    weights: Box<dyn WeightSource + Send + Sync>,
+    labels: Vec<String>,
+    score_threshold: f32,
+    plans: Mutex<HashMap<(usize, usize), SizedPlan>>,
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector").field("model", &self.info.name).finish()
+    }
+}
+
+impl Detector {
+    /// Loads the checkpoint and checks it against the architecture (no plan is made yet).
+    pub fn new(engine: &Engine, options: &DetectorOptions) -> Result<Detector, Error> {
+        let info = wgcnn_models::detect::find_detector(&options.model)?;
+        let weights = wgcnn_io::open_weights(&options.weights)?;
+        let config = options.config.unwrap_or(info.config);
+        let detector = Detector {
+            engine: engine.clone(),
+            info,
+            config,
+            weights_path: options.weights.clone(),
+            weights,
+            labels: options.labels.clone().unwrap_or_else(|| COCO_LABELS.lines().map(str::to_string).collect()),
+            score_threshold: options.score_threshold,
+            plans: Mutex::new(HashMap::new()),
+        };
+        // Check every key and shape now, at a small size, so a wrong checkpoint fails at load.
+        let mut probe = info.graph_with(&DetectBuildOptions { batch: 1, height: 64, width: 64 }, &config)?;
+        probe.bind(&LegacyDetectionKeys::new(detector.weights.as_ref())).map_err(|e| Error::Weights { path: options.weights.clone(), source: e })?;
+        Ok(detector)
+    }
+
+    pub fn name(&self) -> &str {
+        self.info.name
+    }
+
+    /// Detections in one image file.
+    pub fn detect_file(&self, path: impl AsRef<Path>) -> Result<Vec<Detection>, Error> {
+        self.detect(&RgbImage::open(path)?)
+    }
+
+    /// Detections in one image, best first.
+    pub fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>, Error> {
+        let key = (image.width, image.height);
+        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        if !plans.contains_key(&key) {
+            if plans.len() >= PLAN_CACHE {
+                plans.clear();
+            }
+            let sized = self.plan_for(image.width, image.height)?;
+            plans.insert(key, sized);
+        }
+        let sized = plans.get(&key).ok_or_else(|| Error::Model("plan cache".into()))?;
+        let ctx = self.engine.context();
+        ctx.queue.write_buffer(&sized.image, 0, bytemuck::cast_slice(&preprocess::pack_rgb8(&image.pixels)));
+        let out = sized.plan.run_with(|encoder| {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("image"), timestamp_writes: None });
+            encode_launch(&mut pass, &sized.prepare);
+        })?;
+        Ok(self.decode(&out[0].data))
+    }
+
+    /// The graph for one image size, bound and planned, with the launch that turns the
+    /// uploaded RGBA8 pixels into its `[1, 3, H, W]` input in `[0, 1]`.
+    fn plan_for(&self, width: usize, height: usize) -> Result<SizedPlan, Error> {
+        let mut graph = self.info.graph_with(&DetectBuildOptions { batch: 1, height, width }, &self.config)?;
+        graph
+            .bind(&LegacyDetectionKeys::new(self.weights.as_ref()))
+            .map_err(|e| Error::Weights { path: self.weights_path.clone(), source: e })?;
+        let plan = self.engine.plan(&graph)?;
+        let ctx = self.engine.context();
+        let image = ctx.storage("image pixels", (width * height) as u64 * 4);
+        let input = plan.input_buffer(0).ok_or_else(|| Error::Model("plan has no input".into()))?;
+        let prepare = preprocess::launch(ctx, "image to [0, 1]", &PreprocessParams::identity(width, height), &image, input);
+        Ok(SizedPlan { plan, image, prepare })
+    }
+
+    /// Rows `(x1, y1, x2, y2, score, label)` → detections above the threshold.
+    fn decode(&self, rows: &[f32]) -> Vec<Detection> {
+        rows.chunks_exact(6)
+            .filter(|r| r[4] != INVALID_SCORE && r[4] >= self.score_threshold)
+            .map(|r| {
+                let class = r[5].max(0.0) as usize;
+                Detection {
+                    label: self.labels.get(class).cloned().unwrap_or_else(|| format!("class {class}")),
+                    class,
+                    score: r[4],
+                    bbox: [r[0], r[1], r[2], r[3]],
+                }
+            })
+            .collect()
+    }
+}
