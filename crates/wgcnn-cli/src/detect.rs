@@ -61,8 +61,12 @@ pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
     let mut failed = 0;
     for path in &args.inputs {
         let started = std::time::Instant::now();
-        let result = RgbImage::open(path).map_err(anyhow::Error::from).and_then(|img| {
-            let dets = detector.detect(&img)?;
+        // 16-bit and float images run at full precision; 8-bit ones through the pixel upload.
+        let result = RgbImage::open_precise(path).map_err(anyhow::Error::from).and_then(|(img, precise)| {
+            let dets = match &precise {
+                Some(t) => detector.detect_tensor(t)?,
+                None => detector.detect(&img)?,
+            };
             Ok((img, dets))
         });
         let (img, dets) = match result {

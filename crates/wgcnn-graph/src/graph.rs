@@ -154,6 +154,49 @@ impl Graph {
         Ok(output)
     }
 
+    /// The part of the graph that computes `outputs` from `inputs`: the given tensors become the
+    /// graph inputs (fed at run time instead of computed), nodes not needed are dropped. Used to
+    /// run one stage of a network on reference tensors. Errors name a needed tensor that is
+    /// neither given, constant, nor computable from the given ones.
+    pub fn cut(&self, inputs: &[TensorId], outputs: &[TensorId]) -> Result<Graph, GraphError> {
+        let producer: std::collections::HashMap<TensorId, usize> =
+            self.nodes.iter().enumerate().map(|(i, n)| (n.output, i)).collect();
+        let mut needed_nodes = vec![false; self.nodes.len()];
+        let mut stack: Vec<TensorId> = outputs.to_vec();
+        let mut seen = BTreeSet::new();
+        while let Some(t) = stack.pop() {
+            if !seen.insert(t) || inputs.contains(&t) {
+                continue;
+            }
+            match (self.tensor(t).kind.clone(), producer.get(&t)) {
+                (TensorKind::Param | TensorKind::Const, _) => {}
+                (_, Some(&i)) => {
+                    needed_nodes[i] = true;
+                    stack.extend(self.nodes[i].inputs.iter().copied());
+                }
+                (_, None) => {
+                    return Err(GraphError::Invalid(format!(
+                        "cut: tensor {} is needed but is not among the given inputs",
+                        self.tensor(t).name
+                    )));
+                }
+            }
+        }
+        let mut g = self.clone();
+        g.nodes = self.nodes.iter().zip(&needed_nodes).filter(|(_, k)| **k).map(|(n, _)| n.clone()).collect();
+        for &t in inputs {
+            g.tensors[t.0].kind = TensorKind::Input;
+        }
+        g.inputs = inputs.to_vec();
+        g.outputs = outputs.to_vec();
+        Ok(g)
+    }
+
+    /// The tensor called `name` (the last one, if several share it).
+    pub fn find(&self, name: &str) -> Option<TensorId> {
+        self.tensors.iter().rposition(|t| t.name == name).map(TensorId)
+    }
+
     /// Whether every parameter and constant has values.
     pub fn is_bound(&self) -> bool {
         self.tensors

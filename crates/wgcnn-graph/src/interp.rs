@@ -4,13 +4,19 @@
 //! - [`eval_op`]: one op on CPU tensors.
 //! - [`run`]: a whole graph, freeing each intermediate after its last reader.
 //! - [`run_all`]: a whole graph, keeping every tensor (for locating a mismatch).
+//! - [`infer_roi_scale`]: torchvision's spatial scale of a feature level for [`crate::RoiAlign`].
 
 mod conv;
+mod detect;
 mod elementwise;
+mod nms;
 mod pool;
 mod resize;
+mod roi_align;
 #[cfg(test)]
 pub(crate) mod tests;
+
+pub use roi_align::infer_roi_scale;
 
 use crate::{Graph, GraphError, Op, Tensor, TensorId, TensorKind};
 
@@ -71,12 +77,10 @@ fn eval_named(node: &str, op: &Op, inputs: &[&Tensor]) -> Result<Tensor, GraphEr
         Op::Pad { padding, value } => elementwise::pad(x, *padding, *value, &out_shape),
         Op::Resize { mode, .. } => resize::resize(x, *mode, &out_shape),
         Op::Permute { perm } => resize::permute(x, perm, &out_shape),
-        Op::Proposals(_)
-        | Op::RoiAlign(_)
-        | Op::BoxPostprocess(_)
-        | Op::ScaleBoxes { .. } => {
-            return Err(GraphError::Invalid(format!("interpreter: {} is not written yet", op.kind())));
-        }
+        Op::Proposals(p) => detect::proposals(p, x, inputs[1], inputs[2], &out_shape),
+        Op::RoiAlign(r) => roi_align::roi_align(r, x, &inputs[1..], &out_shape),
+        Op::BoxPostprocess(p) => detect::box_postprocess(p, x, inputs[1], inputs[2], &out_shape),
+        Op::ScaleBoxes { scale } => detect::scale_boxes(x, *scale),
     };
     Ok(out)
 }

@@ -161,7 +161,8 @@ pub const INVALID_SCORE: f32 = -1.0;
 /// Inputs: `[objectness [N, A], deltas [N, A, 4], anchors [A, 4]]`, anchors level-major with
 /// `level_sizes` anchors per level, each level in torchvision's `(H, W, anchor)` order.
 /// Output: `[N, post_nms_top_n, 5]` rows `(x1, y1, x2, y2, score)`; unused rows are zero with
-/// score [`INVALID_SCORE`].
+/// score [`INVALID_SCORE`]. Equal scores (in top-k and NMS) go by lower level first, then
+/// higher logit, then lower anchor index (torchvision leaves ties unspecified).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Proposals {
     pub level_sizes: Vec<usize>,
@@ -177,8 +178,9 @@ pub struct Proposals {
 }
 
 /// torchvision's `MultiScaleRoIAlign`: each box is pooled from one feature level chosen by
-/// `LevelMapper` (`k = floor(canonical_level + log2(sqrt(area) / canonical_scale + 1e-6))`,
-/// clamped to the levels), with `roi_align(output, spatial_scale, sampling_ratio, aligned)`.
+/// `LevelMapper` (`k = floor(canonical_level + log2(sqrt(area) / canonical_scale) + 1e-6)`,
+/// clamped to `[-log2(scales[0]), -log2(scales[last])]`), with
+/// `roi_align(output, spatial_scale, sampling_ratio, aligned)`.
 ///
 /// Inputs: `[boxes [N, R, 5] (as [`Op::Proposals`] outputs; unused rows give zeros),
 /// features level 0.. [N, C, H_l, W_l]]`. Output: `[N * R, C, output[0], output[1]]`.
@@ -201,7 +203,8 @@ pub struct RoiAlign {
 ///
 /// Inputs: `[class_logits [N * R, K], box_regression [N * R, K * 4], proposals [N, R, 5]]`.
 /// Output: `[N, detections_per_img, 6]` rows `(x1, y1, x2, y2, score, label)`; unused rows are
-/// zero with score [`INVALID_SCORE`].
+/// zero with score [`INVALID_SCORE`]. Proposal rows with score [`INVALID_SCORE`] are skipped.
+/// Equal scores go by lower index first: proposal, then class.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BoxPostprocess {
     pub image_size: [usize; 2],

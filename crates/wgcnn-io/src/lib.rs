@@ -30,7 +30,7 @@ pub use dtype::DType;
 pub use fixture::{Fixture, RuleWeights, fixture_path, fixtures_dir};
 pub use pth::PthFile;
 pub use rule::{rule_input, rule_tensor};
-pub use safetensors::SafetensorsFile;
+pub use safetensors::{SafetensorsFile, save_safetensors};
 use wgcnn_graph::WeightSource;
 
 /// Everything that can go wrong reading weights. Each variant names the file.

@@ -29,6 +29,7 @@
 //! and add one [`ModelInfo`] line per variant to the table in `registry.rs`.
 
 pub mod classify;
+pub mod detect;
 mod info;
 pub mod layers;
 mod registry;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use wgcnn_graph::{INVALID_SCORE, WeightSource};
+use wgcnn_graph::{INVALID_SCORE, Tensor, WeightSource};
 use wgcnn_kernels::encode_launch;
 use wgcnn_kernels::preprocess::{self, PreprocessParams};
 use wgcnn_models::detect::{DetectBuildOptions, DetectorConfig, DetectorInfo, LegacyDetectionKeys};
@@ -106,16 +106,8 @@ impl Detector {
 
     /// Detections in one image, best first.
     pub fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>, Error> {
-        let key = (image.width, image.height);
         let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
-        if !plans.contains_key(&key) {
-            if plans.len() >= PLAN_CACHE {
-                plans.clear();
-            }
-            let sized = self.plan_for(image.width, image.height)?;
-            plans.insert(key, sized);
-        }
-        let sized = plans.get(&key).ok_or_else(|| Error::Model("plan cache".into()))?;
+        let sized = self.cached_plan(&mut plans, image.width, image.height)?;
         let ctx = self.engine.context();
         ctx.queue.write_buffer(&sized.image, 0, bytemuck::cast_slice(&preprocess::pack_rgb8(&image.pixels)));
         let out = sized.plan.run_with(|encoder| {
@@ -123,6 +115,36 @@ impl Detector {
             encode_launch(&mut pass, &sized.prepare);
         })?;
         Ok(self.decode(&out[0].data))
+    }
+
+    /// Detections in an image given as a `[1, 3, H, W]` tensor in `[0, 1]` (e.g. from
+    /// [`RgbImage::open_precise`]), skipping the 8-bit upload.
+    pub fn detect_tensor(&self, image: &Tensor) -> Result<Vec<Detection>, Error> {
+        let (height, width) = match image.shape.as_slice() {
+            [1, 3, h, w] => (*h, *w),
+            s => return Err(Error::Model(format!("a detector takes a [1, 3, H, W] image, got {s:?}"))),
+        };
+        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        let sized = self.cached_plan(&mut plans, width, height)?;
+        let out = sized.plan.run(std::slice::from_ref(image))?;
+        Ok(self.decode(&out[0].data))
+    }
+
+    fn cached_plan<'p>(
+        &self,
+        plans: &'p mut HashMap<(usize, usize), SizedPlan>,
+        width: usize,
+        height: usize,
+    ) -> Result<&'p SizedPlan, Error> {
+        let key = (width, height);
+        if !plans.contains_key(&key) {
+            if plans.len() >= PLAN_CACHE {
+                plans.clear();
+            }
+            let sized = self.plan_for(width, height)?;
+            plans.insert(key, sized);
+        }
+        plans.get(&key).ok_or_else(|| Error::Model("plan cache".into()))
     }
 
     /// The graph for one image size, bound and planned, with the launch that turns the

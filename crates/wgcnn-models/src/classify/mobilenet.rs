@@ -118,13 +118,13 @@ const V3_EPS: f32 = 1e-3;
 
 /// One V3 block: kernel, expanded channels, output channels, SE, hardswish (else ReLU), stride.
 #[derive(Clone, Copy)]
-struct V3Block {
+pub(crate) struct V3Block {
     kernel: usize,
     expanded: usize,
     out: usize,
     se: bool,
     hardswish: bool,
-    stride: usize,
+    pub(crate) stride: usize,
 }
 
 const fn blk(
@@ -146,7 +146,7 @@ const fn blk(
 }
 
 /// `mobilenet_v3_large`'s blocks (16 stem channels).
-const V3_LARGE: [V3Block; 15] = [
+pub(crate) const V3_LARGE: [V3Block; 15] = [
     blk(3, 16, 16, false, false, 1),
     blk(3, 64, 24, false, false, 2),
     blk(3, 72, 24, false, false, 1),
@@ -222,7 +222,7 @@ fn mobilenet_v3(
 
 /// V3's `InvertedResidual` at `p`: `block.N` modules numbered in order: expansion (when the
 /// expanded width differs from the input's), depthwise, SE (when enabled), projection.
-fn inverted_residual_v3(
+pub(crate) fn inverted_residual_v3(
     b: &mut GraphBuilder,
     p: &str,
     x: TensorId,
