@@ -10,11 +10,13 @@
 //!    kernel, bind groups and params made here, never per run).
 //!
 //! `Plan::run` writes the inputs, encodes every launch into one compute pass, copies the
-//! outputs to staging buffers, submits once, and maps the results.
+//! outputs to staging buffers, submits once, and maps the results. `Plan::profile` runs the same
+//! launches with a GPU timestamp around each ([`profile`]), for `wgcnn bench --profile`.
 
 mod lower;
 pub mod memory;
 mod plan;
+pub mod profile;
 
 pub use plan::{Plan, PlanStats};
 

@@ -13,6 +13,9 @@ use wgcnn_kernels::{
 use crate::ExecError;
 use crate::memory::is_alias;
 
+#[path = "lower_detect.rs"]
+mod detect;
+
 pub(crate) struct Lowering<'a> {
     ctx: &'a Context,
     graph: &'a Graph,
@@ -213,13 +216,7 @@ impl<'a> Lowering<'a> {
             | Op::Proposals(_)
             | Op::RoiAlign(_)
             | Op::BoxPostprocess(_)
-            | Op::ScaleBoxes { .. } => {
-                return Err(ExecError::Unsupported {
-                    node: node.name.clone(),
-                    op: node.op.kind(),
-                    message: "no GPU kernel for this op yet".into(),
-                });
-            }
+            | Op::ScaleBoxes { .. } => self.detect_node(node, &out)?,
         }
         Ok(())
     }

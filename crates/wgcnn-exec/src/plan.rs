@@ -8,6 +8,7 @@ use wgcnn_kernels::{Context, Launch, map_read};
 use crate::ExecError;
 use crate::lower::Lowering;
 use crate::memory::MemoryPlan;
+use crate::profile::{self, OutputIo, Profile, ProfileMethod};
 
 /// What a plan holds, for `wgcnn bench` and logs.
 #[derive(Clone, Debug, Default)]
@@ -153,17 +154,39 @@ impl Plan {
 
     /// Writes CPU inputs, runs, and returns the outputs: one submission.
     pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>, ExecError> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.write_inputs(inputs)?;
+        self.submit_and_read(|_| {})
+    }
+
+    /// Runs once as [`Plan::run`] does (same inputs, launches and outputs) while timing every
+    /// launch (see [`crate::profile`]). Slower than `run`; `run` itself is never timed.
+    pub fn profile(&self, inputs: &[Tensor]) -> Result<Profile, ExecError> {
+        self.profile_with(inputs, ProfileMethod::for_features(self.ctx.features))
+    }
+
+    /// [`Plan::profile`] with a chosen timing method; a method the device cannot do falls back
+    /// to the best one it can ([`Profile::method`] says which was used).
+    pub fn profile_with(&self, inputs: &[Tensor], method: ProfileMethod) -> Result<Profile, ExecError> {
+        let started = std::time::Instant::now();
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.write_inputs(inputs)?;
+        let io = OutputIo { copy: &|encoder| self.copy_outputs(encoder), read: &|| self.read_outputs() };
+        profile::record(&self.ctx, &self.launches, method, io, started)
+    }
+
+    /// Checks the inputs against the plan and queues their upload.
+    fn write_inputs(&self, inputs: &[Tensor]) -> Result<(), ExecError> {
         if inputs.len() != self.inputs.len() {
             return Err(ExecError::InputCount { expected: self.inputs.len(), got: inputs.len() });
         }
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         for (i, (io, t)) in self.inputs.iter().zip(inputs).enumerate() {
             if io.shape != t.shape {
                 return Err(ExecError::InputShape { index: i, expected: io.shape.clone(), got: t.shape.clone() });
             }
             self.ctx.queue.write_buffer(&io.buffer, 0, bytemuck::cast_slice(&t.data));
         }
-        self.submit_and_read(|_| {})
+        Ok(())
     }
 
     /// Runs with inputs already on the GPU: `prepare` records work (e.g. the preprocessing
@@ -182,10 +205,20 @@ impl Plan {
         let mut encoder = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wgcnn run") });
         prepare(&mut encoder);
         self.ctx.encode(&mut encoder, &self.launches);
+        self.copy_outputs(&mut encoder);
+        self.ctx.queue.submit([encoder.finish()]);
+        self.read_outputs()
+    }
+
+    /// Records the copies of the outputs into their staging buffers.
+    fn copy_outputs(&self, encoder: &mut wgpu::CommandEncoder) {
         for o in &self.outputs {
             encoder.copy_buffer_to_buffer(&o.io.buffer, 0, &o.staging, 0, o.staging.size());
         }
-        self.ctx.queue.submit([encoder.finish()]);
+    }
+
+    /// Maps the staging buffers (after the submission that filled them) into tensors.
+    fn read_outputs(&self) -> Result<Vec<Tensor>, ExecError> {
         let staging: Vec<&wgpu::Buffer> = self.outputs.iter().map(|o| &o.staging).collect();
         let data = map_read(&self.ctx, &staging)?;
         Ok(self

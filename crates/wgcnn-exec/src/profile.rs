@@ -25,7 +25,9 @@ use std::time::Instant;
 use wgcnn_graph::Tensor;
 use wgcnn_kernels::{Context, KernelError, Launch, encode_launch};
 
-pub use report::{Category, CategoryShare, LayerTiming, Summary, category_shares, layer_name, layers, summarize};
+pub use report::{
+    Category, CategoryShare, LayerTiming, Summary, category_shares, layer_name, layers, summarize,
+};
 
 use crate::ExecError;
 
@@ -43,12 +45,20 @@ pub enum ProfileMethod {
 impl ProfileMethod {
     /// The most precise method the device's enabled `features` allow.
     pub fn for_features(features: wgpu::Features) -> ProfileMethod {
-        if features.contains(wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES) {
-            ProfileMethod::InsidePass
-        } else if features.contains(wgpu::Features::TIMESTAMP_QUERY) {
-            ProfileMethod::PassPerLaunch
-        } else {
-            ProfileMethod::CpuPerSubmission
+        [ProfileMethod::InsidePass, ProfileMethod::PassPerLaunch]
+            .into_iter()
+            .find(|m| m.supported(features))
+            .unwrap_or(ProfileMethod::CpuPerSubmission)
+    }
+
+    /// Whether a device with `features` enabled can time this way.
+    pub fn supported(self, features: wgpu::Features) -> bool {
+        match self {
+            ProfileMethod::InsidePass => features.contains(
+                wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES,
+            ),
+            ProfileMethod::PassPerLaunch => features.contains(wgpu::Features::TIMESTAMP_QUERY),
+            ProfileMethod::CpuPerSubmission => true,
         }
     }
 
@@ -106,7 +116,10 @@ impl Profile {
     /// `runs` is empty or the runs do not list the same launches.
     pub fn median(runs: Vec<Profile>) -> Option<Profile> {
         let first = runs.first()?;
-        if runs.iter().any(|r| r.launches.len() != first.launches.len()) {
+        if runs
+            .iter()
+            .any(|r| r.launches.len() != first.launches.len())
+        {
             return None;
         }
         let median_of = |values: Vec<f64>| summarize(&values).map(|s| s.median).unwrap_or(0.0);
@@ -123,7 +136,12 @@ impl Profile {
         let wall_ms = median_of(runs.iter().map(|r| r.wall_ms).collect());
         let mut runs = runs;
         let first = runs.swap_remove(0);
-        Some(Profile { method: first.method, launches, outputs: first.outputs, wall_ms })
+        Some(Profile {
+            method: first.method,
+            launches,
+            outputs: first.outputs,
+            wall_ms,
+        })
     }
 }
 
@@ -165,12 +183,20 @@ impl Timestamps {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Timestamps { sets, resolve, staging, queries }
+        Timestamps {
+            sets,
+            resolve,
+            staging,
+            queries,
+        }
     }
 
     /// The query set and the index of launch `i`'s begin query.
     fn slot(&self, i: usize) -> (&wgpu::QuerySet, u32) {
-        (&self.sets[i / LAUNCHES_PER_SET], (2 * (i % LAUNCHES_PER_SET)) as u32)
+        (
+            &self.sets[i / LAUNCHES_PER_SET],
+            (2 * (i % LAUNCHES_PER_SET)) as u32,
+        )
     }
 
     /// Resolves every query set into the staging buffer.
@@ -180,7 +206,12 @@ impl Timestamps {
             let first = s as u32 * per_set;
             let count = (self.queries - first).min(per_set);
             // Offsets are multiples of 4096 * 8 bytes: QUERY_RESOLVE_BUFFER_ALIGNMENT holds.
-            encoder.resolve_query_set(set, 0..count, &self.resolve, u64::from(first) * wgpu::QUERY_SIZE as u64);
+            encoder.resolve_query_set(
+                set,
+                0..count,
+                &self.resolve,
+                u64::from(first) * wgpu::QUERY_SIZE as u64,
+            );
         }
         encoder.copy_buffer_to_buffer(&self.resolve, 0, &self.staging, 0, self.staging.size());
     }
@@ -193,10 +224,17 @@ impl Timestamps {
             let _ = tx.send(r);
         });
         ctx.wait()?;
-        rx.recv().map_err(|e| KernelError::Map(e.to_string()))?.map_err(|e| KernelError::Map(e.to_string()))?;
+        rx.recv()
+            .map_err(|e| KernelError::Map(e.to_string()))?
+            .map_err(|e| KernelError::Map(e.to_string()))?;
         let ticks: Vec<u64> = {
-            let view = self.staging.get_mapped_range(..).map_err(|e| KernelError::Map(e.to_string()))?;
-            view.chunks_exact(8).map(bytemuck::pod_read_unaligned::<u64>).collect()
+            let view = self
+                .staging
+                .get_mapped_range(..)
+                .map_err(|e| KernelError::Map(e.to_string()))?;
+            view.chunks_exact(8)
+                .map(bytemuck::pod_read_unaligned::<u64>)
+                .collect()
         };
         self.staging.unmap();
         let ns_per_tick = f64::from(ctx.queue.get_timestamp_period());
@@ -216,18 +254,34 @@ pub(crate) struct OutputIo<'a> {
     pub read: &'a dyn Fn() -> Result<Vec<Tensor>, ExecError>,
 }
 
-/// Runs `launches` once with per-launch timing (inputs are already written), copies and reads
-/// the outputs. `started` is when the run began (before the inputs were written).
-pub(crate) fn record(ctx: &Context, launches: &[Launch], io: OutputIo<'_>, started: Instant) -> Result<Profile, ExecError> {
-    let method = ProfileMethod::for_features(ctx.features);
+/// Runs `launches` once with per-launch timing by `method` (or the best the device can do, if
+/// not that), with the inputs already written; copies and reads the outputs. `started` is when
+/// the run began (before the inputs were written).
+pub(crate) fn record(
+    ctx: &Context,
+    launches: &[Launch],
+    method: ProfileMethod,
+    io: OutputIo<'_>,
+    started: Instant,
+) -> Result<Profile, ExecError> {
+    let method = if method.supported(ctx.features) {
+        method
+    } else {
+        ProfileMethod::for_features(ctx.features)
+    };
     let (times, outputs) = match method {
         ProfileMethod::InsidePass | ProfileMethod::PassPerLaunch => {
             let stamps = Timestamps::new(ctx, launches.len());
-            let mut encoder =
-                ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wgcnn profile") });
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("wgcnn profile"),
+                });
             if method == ProfileMethod::InsidePass {
-                let mut pass = encoder
-                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("wgcnn profile"), timestamp_writes: None });
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("wgcnn profile"),
+                    timestamp_writes: None,
+                });
                 for (i, l) in launches.iter().enumerate() {
                     let (set, q) = stamps.slot(i);
                     pass.write_timestamp(set, q);
@@ -254,7 +308,11 @@ pub(crate) fn record(ctx: &Context, launches: &[Launch], io: OutputIo<'_>, start
             (io.copy)(&mut encoder);
             ctx.queue.submit([encoder.finish()]);
             let outputs = (io.read)()?;
-            let times = if launches.is_empty() { Vec::new() } else { stamps.read_ms(ctx, launches.len())? };
+            let times = if launches.is_empty() {
+                Vec::new()
+            } else {
+                stamps.read_ms(ctx, launches.len())?
+            };
             (times, outputs)
         }
         ProfileMethod::CpuPerSubmission => {
@@ -264,8 +322,11 @@ pub(crate) fn record(ctx: &Context, launches: &[Launch], io: OutputIo<'_>, start
                 ctx.run(std::slice::from_ref(l))?;
                 times.push(t.elapsed().as_secs_f64() * 1e3);
             }
-            let mut encoder =
-                ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wgcnn profile outputs") });
+            let mut encoder = ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("wgcnn profile outputs"),
+                });
             (io.copy)(&mut encoder);
             ctx.queue.submit([encoder.finish()]);
             (times, (io.read)()?)
@@ -275,7 +336,16 @@ pub(crate) fn record(ctx: &Context, launches: &[Launch], io: OutputIo<'_>, start
     let launches = launches
         .iter()
         .zip(times)
-        .map(|(l, ms)| LaunchTiming { label: l.label.clone(), kernel: l.kernel.name, ms: ms.max(0.0) })
+        .map(|(l, ms)| LaunchTiming {
+            label: l.label.clone(),
+            kernel: l.kernel.name,
+            ms: ms.max(0.0),
+        })
         .collect();
-    Ok(Profile { method, launches, outputs, wall_ms })
+    Ok(Profile {
+        method,
+        launches,
+        outputs,
+        wall_ms,
+    })
 }
