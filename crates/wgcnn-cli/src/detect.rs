@@ -34,6 +34,13 @@ pub struct DetectArgs {
     /// Write the image with boxes and labels drawn (a directory when several images are given).
     #[arg(long, short, value_name = "FILE|DIR")]
     output: Option<PathBuf>,
+    /// Resize so the shorter side is this (torchvision's `min_size`; default: the model's own,
+    /// 800, or 320 for the 320 variant).
+    #[arg(long, value_name = "N")]
+    min_size: Option<usize>,
+    /// Cap the longer side at this (torchvision's `max_size`; default: the model's own).
+    #[arg(long, value_name = "N")]
+    max_size: Option<usize>,
     /// One JSON object per image on stdout:
     /// {"image", "model", "detections": [{"label", "class", "score", "box": [x1, y1, x2, y2]}]}.
     #[arg(long)]
@@ -52,7 +59,11 @@ fn no_weights(model: &str) -> anyhow::Error {
 pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
     let weights = args.weights.clone().ok_or_else(|| no_weights(&args.model))?;
     let engine = Engine::new(&EngineOptions { adapter: adapter.map(str::to_string) })?;
-    let options = DetectorOptions { model: args.model.clone(), weights, score_threshold: args.score_threshold, config: None, labels: None };
+    let info = wgcnn::wgcnn_models::detect::find_detector(&args.model)?;
+    let config = (args.min_size.is_some() || args.max_size.is_some()).then(|| {
+        info.config.with_sizes(args.min_size.unwrap_or(info.config.min_size), args.max_size.unwrap_or(info.config.max_size))
+    });
+    let options = DetectorOptions { model: args.model.clone(), weights, score_threshold: args.score_threshold, config, labels: None };
     let detector = Detector::new(&engine, &options)?;
     let many = args.inputs.len() > 1;
     if let (Some(out), true) = (&args.output, many) {

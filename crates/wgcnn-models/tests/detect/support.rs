@@ -137,8 +137,19 @@ pub fn tensor_id(graph: &Graph, name: &str) -> Result<TensorId, Box<dyn Error>> 
 }
 
 /// Evaluates only what `targets` need, with the tensors in `feeds` given (their producers are
-/// not run): a stage fed with the previous stage's reference tensors.
+/// not run): a stage fed with the previous stage's reference tensors. The including test binary
+/// chooses the backend (`crate::backend_evaluate`: the CPU interpreter or the GPU).
 pub fn evaluate(
+    graph: &Graph,
+    feeds: Vec<(String, Tensor)>,
+    targets: &[String],
+) -> Result<HashMap<String, Tensor>, Box<dyn Error>> {
+    crate::backend_evaluate(graph, feeds, targets)
+}
+
+/// [`evaluate`] on the CPU interpreter.
+#[allow(dead_code)]
+pub fn evaluate_cpu(
     graph: &Graph,
     feeds: Vec<(String, Tensor)>,
     targets: &[String],

@@ -1,0 +1,140 @@
+//! `wgcnn detect` as a user runs it, on torchvision's MobileNetV3-Large-320 FPN detector with
+//! the fixtures' rule weights written to a safetensors file: the command's JSON must reproduce
+//! the fixture's final detections (`output.*`), and `--output` must write the annotated image.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use wgcnn::wgcnn_io::{Fixture, fixtures_dir, save_safetensors};
+use wgcnn::wgcnn_models::detect::{DetectBuildOptions, find_detector};
+
+const MODEL: &str = "fasterrcnn_mobilenet_v3_large_320_fpn";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgcnn-cli-detect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Writes the fixture's rule weights and its image (as a 16-bit PNG, which the CLI reads at
+/// full precision) and returns their paths.
+fn prepare() -> (Fixture, PathBuf, PathBuf) {
+    let fx = Fixture::open(fixtures_dir().join("detect").join(format!("{MODEL}.safetensors"))).expect("fixture");
+    let info = find_detector(MODEL).expect("registered");
+    let graph = info.graph(&DetectBuildOptions { batch: 1, height: 120, width: 160 }).expect("graph");
+    let weights = fx.weights_for(&graph);
+    let tensors: Vec<_> = graph
+        .params()
+        .map(|id| {
+            let key = graph.tensor(id).name.clone();
+            let t = weights.tensor(&key).unwrap_or_else(|e| panic!("{key}: {e}"));
+            (key, t)
+        })
+        .collect();
+    let dir = temp_dir();
+    let wpath = dir.join("weights.safetensors");
+    save_safetensors(&wpath, &tensors, None).expect("weights written");
+    let image = fx.tensor("image").expect("image");
+    let (h, w) = (image.shape[1], image.shape[2]);
+    let mut pixels = vec![0u16; 3 * h * w];
+    for c in 0..3 {
+        for i in 0..h * w {
+            pixels[i * 3 + c] = (image.data[c * h * w + i] * 65535.0).round() as u16;
+        }
+    }
+    let ipath = dir.join("image16.png");
+    image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(w as u32, h as u32, pixels).expect("buffer").save(&ipath).expect("png written");
+    (fx, wpath, ipath)
+}
+
+fn wgcnn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wgcnn")).args(args).current_dir(root()).output().expect("wgcnn runs")
+}
+
+fn iou(a: &[f32], b: &[f32]) -> f32 {
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = w * h;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
+}
+
+#[test]
+fn detect_cli_reproduces_the_fixture_output() {
+    let (fx, weights, image) = prepare();
+    let annotated = temp_dir().join("annotated.png");
+    let o = wgcnn(&[
+        "detect", "--model", MODEL, "--weights", weights.to_str().expect("utf-8"), "--min-size", "160", "--max-size", "320",
+        "--score-threshold", "0", "--json", "--output", annotated.to_str().expect("utf-8"), image.to_str().expect("utf-8"),
+    ]);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["model"], MODEL);
+    let got: Vec<(Vec<f32>, f32, f32)> = v["detections"]
+        .as_array()
+        .expect("detections")
+        .iter()
+        .map(|d| {
+            let b = d["box"].as_array().expect("box").iter().map(|x| x.as_f64().unwrap_or(f64::NAN) as f32).collect();
+            (b, d["score"].as_f64().unwrap_or(f64::NAN) as f32, d["class"].as_f64().unwrap_or(-1.0) as f32)
+        })
+        .collect();
+    let boxes = fx.tensor("output.boxes").expect("boxes");
+    let scores = fx.tensor("output.scores").expect("scores");
+    let labels = fx.tensor("output.labels").expect("labels");
+    let mut used = vec![false; got.len()];
+    let (mut matched, mut worst_score) = (0, 0f32);
+    for i in 0..scores.numel() {
+        let want = &boxes.data[i * 4..i * 4 + 4];
+        let best = got
+            .iter()
+            .enumerate()
+            .filter(|(j, g)| !used[*j] && g.2 == labels.data[i])
+            .map(|(j, g)| (j, iou(&g.0, want)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((j, _)) = best.filter(|(_, v)| *v >= 0.95) {
+            used[j] = true;
+            matched += 1;
+            worst_score = worst_score.max((got[j].1 - scores.data[i]).abs());
+        }
+    }
+    println!("wgcnn detect: {} detections, reference {}, {matched} matched (IoU >= 0.95, same label), max score diff {worst_score:.2e}", got.len(), scores.numel());
+    assert!(matched * 100 >= scores.numel() * 95, "only {matched} of {} reference detections matched", scores.numel());
+    assert!(worst_score <= 5e-3, "scores differ by {worst_score}");
+    let drawn = image::open(&annotated).expect("annotated image written");
+    assert_eq!((drawn.width(), drawn.height()), (160, 120));
+}
+
+#[test]
+fn detect_cli_with_nothing_above_the_threshold_prints_an_empty_list() {
+    let (_, weights, image) = prepare();
+    let o = wgcnn(&[
+        "detect", "--model", MODEL, "--weights", weights.to_str().expect("utf-8"), "--score-threshold", "1.5", "--json",
+        image.to_str().expect("utf-8"),
+    ]);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert_eq!(v["detections"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn detect_cli_without_weights_explains_where_checkpoints_come_from() {
+    let o = wgcnn(&["detect", "--model", "fasterrcnn_resnet50_fpn", "assets/chelsea.png"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("download.pytorch.org") && err.contains("--weights"), "{err}");
+}
+
+#[test]
+fn detect_cli_with_classification_weights_lists_the_missing_keys() {
+    let o = wgcnn(&["detect", "--model", MODEL, "--weights", "assets/tf_efficientnet_lite0.safetensors", "assets/chelsea.png"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("missing") && err.contains("backbone.body") && !err.contains("panicked"), "{err}");
+}

@@ -1,0 +1,55 @@
+//! The detector stage checks of `crates/wgcnn-models/tests/detect` (transform, backbone + FPN,
+//! RPN head, anchors, proposals, RoIAlign, box head, postprocess, image → detections) run on
+//! the GPU (lavapipe in CI): the same checks the CPU interpreter passes, each stage fed the
+//! previous stage's reference tensors where the check says so.
+
+mod common;
+#[allow(dead_code)]
+#[path = "../crates/wgcnn-models/tests/detect/support.rs"]
+mod support;
+#[path = "../crates/wgcnn-models/tests/detect/checks.rs"]
+mod checks;
+
+use std::collections::HashMap;
+use std::error::Error;
+
+use checks::*;
+use support::*;
+use wgcnn::wgcnn_graph::{Graph, Tensor, TensorKind};
+
+/// Runs the part of `graph` that computes `targets` from `feeds` as one GPU plan.
+pub fn backend_evaluate(
+    graph: &Graph,
+    feeds: Vec<(String, Tensor)>,
+    targets: &[String],
+) -> Result<HashMap<String, Tensor>, Box<dyn Error>> {
+    let inputs = feeds.iter().map(|(n, _)| tensor_id(graph, n)).collect::<Result<Vec<_>, _>>()?;
+    let mut out = HashMap::new();
+    let mut computed = Vec::new();
+    for name in targets {
+        let id = tensor_id(graph, name)?;
+        let t = graph.tensor(id);
+        match (&t.kind, &t.data) {
+            // Constants (the anchors) are not computed: their values are the answer.
+            (TensorKind::Const | TensorKind::Param, Some(d)) => {
+                out.insert(name.clone(), Tensor::new(&t.shape, d.to_vec())?);
+            }
+            _ => computed.push((name.clone(), id)),
+        }
+    }
+    let ids: Vec<_> = computed.iter().map(|(_, id)| *id).collect();
+    let stage = graph.cut(&inputs, &ids)?;
+    let plan = common::engine().plan(&stage)?;
+    let values: Vec<Tensor> = feeds.into_iter().map(|(_, t)| t).collect();
+    for ((name, _), t) in computed.into_iter().zip(plan.run(&values)?) {
+        out.insert(name, t);
+    }
+    Ok(out)
+}
+
+detector_tests! {
+    fasterrcnn_resnet50_fpn => "fasterrcnn_resnet50_fpn",
+    fasterrcnn_resnet50_fpn_v2 => "fasterrcnn_resnet50_fpn_v2",
+    fasterrcnn_mobilenet_v3_large_fpn => "fasterrcnn_mobilenet_v3_large_fpn",
+    fasterrcnn_mobilenet_v3_large_320_fpn => "fasterrcnn_mobilenet_v3_large_320_fpn",
+}
