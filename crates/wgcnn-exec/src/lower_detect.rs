@@ -27,18 +27,26 @@ impl Lowering<'_> {
                 let x = self.input_or_upload(node, 0)?;
                 let kind = match *mode {
                     ResizeMode::Nearest => ResizeKind::Nearest,
-                    ResizeMode::Bilinear { align_corners } => ResizeKind::Bilinear { align_corners },
+                    ResizeMode::Bilinear { align_corners } => {
+                        ResizeKind::Bilinear { align_corners }
+                    }
                 };
                 let p = ResizeParams::new(kind, four(node, &shape(0))?, *size);
-                self.launches.push(resize::launch(self.ctx, &node.name, &p, &x, out));
+                self.launches
+                    .push(resize::launch(self.ctx, &node.name, &p, &x, out));
             }
             Op::Permute { perm } => {
                 let x = self.input_or_upload(node, 0)?;
-                let p = permute::PermuteParams::new(&shape(0), perm).map_err(|e| kernel_err(node, e))?;
-                self.launches.push(permute::launch(self.ctx, &node.name, &p, &x, out));
+                let p = permute::PermuteParams::new(&shape(0), perm)
+                    .map_err(|e| kernel_err(node, e))?;
+                self.launches
+                    .push(permute::launch(self.ctx, &node.name, &p, &x, out));
             }
             Op::Proposals(p) => {
-                let (objectness, deltas) = (self.input(node, 0)?, self.input(node, 1)?);
+                let (objectness, deltas) = (
+                    self.input_or_upload(node, 0)?,
+                    self.input_or_upload(node, 1)?,
+                );
                 let anchors = self.input_or_upload(node, 2)?;
                 let desc = ProposalsDesc {
                     images: shape(0)[0],
@@ -51,8 +59,16 @@ impl Lowering<'_> {
                     image_size: p.image_size,
                     bbox_clip: p.bbox_clip,
                 };
-                let launches = detect::proposals(self.ctx, &node.name, &desc, &objectness, &deltas, &anchors, out)
-                    .map_err(|e| kernel_err(node, e))?;
+                let launches = detect::proposals(
+                    self.ctx,
+                    &node.name,
+                    &desc,
+                    &objectness,
+                    &deltas,
+                    &anchors,
+                    out,
+                )
+                .map_err(|e| kernel_err(node, e))?;
                 self.launches.extend(launches);
             }
             Op::RoiAlign(r) => {
@@ -78,12 +94,15 @@ impl Lowering<'_> {
                     canonical_level: r.canonical_level,
                 };
                 let refs: Vec<&wgpu::Buffer> = features.iter().map(|f| f.as_ref()).collect();
-                let launches =
-                    roi_align::launches(self.ctx, &node.name, &desc, &boxes, &refs, out).map_err(|e| kernel_err(node, e))?;
+                let launches = roi_align::launches(self.ctx, &node.name, &desc, &boxes, &refs, out)
+                    .map_err(|e| kernel_err(node, e))?;
                 self.launches.extend(launches);
             }
             Op::BoxPostprocess(p) => {
-                let (logits, regression) = (self.input(node, 0)?, self.input(node, 1)?);
+                let (logits, regression) = (
+                    self.input_or_upload(node, 0)?,
+                    self.input_or_upload(node, 1)?,
+                );
                 let proposals = self.input_or_upload(node, 2)?;
                 let props = shape(2);
                 let desc = BoxPostprocessDesc {
@@ -98,15 +117,24 @@ impl Lowering<'_> {
                     detections_per_img: p.detections_per_img,
                     min_size: p.min_size,
                 };
-                let launches = detect::box_postprocess(self.ctx, &node.name, &desc, &logits, &regression, &proposals, out)
-                    .map_err(|e| kernel_err(node, e))?;
+                let launches = detect::box_postprocess(
+                    self.ctx,
+                    &node.name,
+                    &desc,
+                    &logits,
+                    &regression,
+                    &proposals,
+                    out,
+                )
+                .map_err(|e| kernel_err(node, e))?;
                 self.launches.extend(launches);
             }
             Op::ScaleBoxes { scale } => {
-                let x = self.input(node, 0)?;
+                let x = self.input_or_upload(node, 0)?;
                 let s = shape(0);
                 let p = scale_boxes::ScaleBoxesParams::new(s[0] * s[1], *scale);
-                self.launches.push(scale_boxes::launch(self.ctx, &node.name, &p, &x, out));
+                self.launches
+                    .push(scale_boxes::launch(self.ctx, &node.name, &p, &x, out));
             }
             other => {
                 return Err(ExecError::Unsupported {

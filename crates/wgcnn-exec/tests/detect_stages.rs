@@ -10,9 +10,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use wgcnn_exec::Plan;
-use wgcnn_exec::profile::layer_name;
-use wgcnn_graph::interp::infer_roi_scale;
-use wgcnn_graph::{BoxPostprocess, GraphBuilder, INVALID_SCORE, Op, Proposals, RoiAlign, Tensor, TensorId};
+use wgcnn_exec::profile::{Profile, layer_name};
+use wgcnn_graph::interp::{eval_op, infer_roi_scale};
+use wgcnn_graph::{
+    BoxPostprocess, GraphBuilder, INVALID_SCORE, Op, Proposals, ResizeMode, RoiAlign, Tensor,
+    TensorId,
+};
 use wgcnn_io::{Fixture, fixtures_dir};
 use wgcnn_kernels::{Context, ContextOptions};
 
@@ -29,8 +32,10 @@ const MODELS: [&str; 6] = [
 
 fn context() -> Arc<Context> {
     static CTX: OnceLock<Arc<Context>> = OnceLock::new();
-    CTX.get_or_init(|| Arc::new(Context::new(&ContextOptions::default()).expect("a GPU adapter (lavapipe in CI)")))
-        .clone()
+    CTX.get_or_init(|| {
+        Arc::new(Context::new(&ContextOptions::default()).expect("a GPU adapter (lavapipe in CI)"))
+    })
+    .clone()
 }
 
 /// `math.log(1000. / 16)`, torchvision's `bbox_xform_clip`.
@@ -46,7 +51,11 @@ struct Model {
 
 impl Model {
     fn open(name: &'static str) -> Result<Model, Box<dyn Error>> {
-        let fx = Fixture::open(fixtures_dir().join("detect").join(format!("{name}.safetensors")))?;
+        let fx = Fixture::open(
+            fixtures_dir()
+                .join("detect")
+                .join(format!("{name}.safetensors")),
+        )?;
         let meta = fx.metadata().clone();
         Ok(Model { name, fx, meta })
     }
@@ -56,32 +65,57 @@ impl Model {
     }
 
     fn meta<T: std::str::FromStr>(&self, key: &str) -> Result<T, Box<dyn Error>> {
-        let v = self.meta.get(key).ok_or_else(|| format!("{}: no metadata {key}", self.name))?;
-        v.trim().parse().map_err(|_| format!("{}: metadata {key} = {v:?} does not parse", self.name).into())
+        let v = self
+            .meta
+            .get(key)
+            .ok_or_else(|| format!("{}: no metadata {key}", self.name))?;
+        v.trim()
+            .parse()
+            .map_err(|_| format!("{}: metadata {key} = {v:?} does not parse", self.name).into())
     }
 
     /// `transform.image_sizes` `[[h, w]]`.
     fn image_size(&self) -> Result<[usize; 2], Box<dyn Error>> {
-        let v = self.meta.get("transform.image_sizes").ok_or_else(|| format!("{}: no transform.image_sizes", self.name))?;
-        let nums: Vec<usize> =
-            v.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(str::parse).collect::<Result<_, _>>()?;
+        let v = self
+            .meta
+            .get("transform.image_sizes")
+            .ok_or_else(|| format!("{}: no transform.image_sizes", self.name))?;
+        let nums: Vec<usize> = v
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .collect::<Result<_, _>>()?;
         match nums.as_slice() {
             [h, w] => Ok([*h, *w]),
-            _ => Err(format!("{}: transform.image_sizes {v:?} is not one [h, w]", self.name).into()),
+            _ => Err(format!(
+                "{}: transform.image_sizes {v:?} is not one [h, w]",
+                self.name
+            )
+            .into()),
         }
     }
 
     /// torchvision's `rpn_score_thresh`: 0.05 for the MobileNetV3 builders, else 0.0.
     fn rpn_score_thresh(&self) -> f32 {
-        if self.name.contains("mobilenet") { 0.05 } else { 0.0 }
+        if self.name.contains("mobilenet") {
+            0.05
+        } else {
+            0.0
+        }
     }
 
     /// The RPN head outputs per level.
     fn rpn_levels(&self) -> Result<Vec<(Tensor, Tensor)>, Box<dyn Error>> {
         let mut levels = Vec::new();
-        while self.fx.contains(&format!("rpn.objectness.{}", levels.len())) {
+        while self
+            .fx
+            .contains(&format!("rpn.objectness.{}", levels.len()))
+        {
             let l = levels.len();
-            levels.push((self.t(&format!("rpn.objectness.{l}"))?, self.t(&format!("rpn.bbox_deltas.{l}"))?));
+            levels.push((
+                self.t(&format!("rpn.objectness.{l}"))?,
+                self.t(&format!("rpn.bbox_deltas.{l}"))?,
+            ));
         }
         Ok(levels)
     }
@@ -121,24 +155,61 @@ impl Model {
 }
 
 fn with_score(boxes: &Tensor, score: f32) -> Result<Tensor, Box<dyn Error>> {
-    let data: Vec<f32> = boxes.data.chunks_exact(4).flat_map(|b| [b[0], b[1], b[2], b[3], score]).collect();
+    let data: Vec<f32> = boxes
+        .data
+        .chunks_exact(4)
+        .flat_map(|b| [b[0], b[1], b[2], b[3], score])
+        .collect();
     Ok(Tensor::new(&[1, boxes.data.len() / 4, 5], data)?)
 }
 
 /// The RPN graph part: per level `[N, A, H, W]` objectness and `[N, 4A, H, W]` deltas to
 /// `[N, sum HWA]` and `[N, sum HWA, 4]` (torchvision's `permute_and_flatten` + `cat`), with
 /// Permute, Reshape and Concat on the GPU. Returns (objectness, deltas, level sizes).
-fn rpn_inputs(b: &mut GraphBuilder, levels: &[(Tensor, Tensor)]) -> Result<(TensorId, TensorId, Vec<usize>), Box<dyn Error>> {
+fn rpn_inputs(
+    b: &mut GraphBuilder,
+    levels: &[(Tensor, Tensor)],
+) -> Result<(TensorId, TensorId, Vec<usize>), Box<dyn Error>> {
     let (mut objs, mut dels, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
     for (l, (ob, de)) in levels.iter().enumerate() {
         let [n, a, h, w] = <[usize; 4]>::try_from(ob.shape.as_slice())?;
         let o = b.input(&format!("objectness.{l}"), &ob.shape);
-        let o = b.node(&format!("obj_perm.{l}"), Op::Permute { perm: vec![0, 2, 3, 1] }, &[o])?;
-        objs.push(b.node(&format!("obj_flat.{l}"), Op::Reshape { shape: vec![n, h * w * a] }, &[o])?);
+        let o = b.node(
+            &format!("obj_perm.{l}"),
+            Op::Permute {
+                perm: vec![0, 2, 3, 1],
+            },
+            &[o],
+        )?;
+        objs.push(b.node(
+            &format!("obj_flat.{l}"),
+            Op::Reshape {
+                shape: vec![n, h * w * a],
+            },
+            &[o],
+        )?);
         let d = b.input(&format!("deltas.{l}"), &de.shape);
-        let d = b.node(&format!("del_view.{l}"), Op::Reshape { shape: vec![n, a, 4, h, w] }, &[d])?;
-        let d = b.node(&format!("del_perm.{l}"), Op::Permute { perm: vec![0, 3, 4, 1, 2] }, &[d])?;
-        dels.push(b.node(&format!("del_flat.{l}"), Op::Reshape { shape: vec![n, h * w * a, 4] }, &[d])?);
+        let d = b.node(
+            &format!("del_view.{l}"),
+            Op::Reshape {
+                shape: vec![n, a, 4, h, w],
+            },
+            &[d],
+        )?;
+        let d = b.node(
+            &format!("del_perm.{l}"),
+            Op::Permute {
+                perm: vec![0, 3, 4, 1, 2],
+            },
+            &[d],
+        )?;
+        dels.push(b.node(
+            &format!("del_flat.{l}"),
+            Op::Reshape {
+                shape: vec![n, h * w * a, 4],
+            },
+            &[d],
+        )?);
         sizes.push(h * w * a);
     }
     let obj = b.node("objectness", Op::Concat { axis: 1 }, &objs)?;
@@ -155,10 +226,13 @@ fn run_timed(plan: &Plan, inputs: &[Tensor]) -> Result<(Vec<Tensor>, Duration), 
     Ok((out, start.elapsed()))
 }
 
-/// The GPU time of `node`'s launches (labels `node` and `node[..]`) in a profiled run, with
-/// the per-kernel split, as a line for the test output.
+/// The GPU time of `node`'s launches (labels `node` and `node[..]`), median of three profiled
+/// runs, with the per-kernel split, as a line for the test output.
 fn stage_profile(plan: &Plan, inputs: &[Tensor], node: &str) -> Result<String, Box<dyn Error>> {
-    let p = plan.profile(inputs)?;
+    let runs = (0..3)
+        .map(|_| plan.profile(inputs))
+        .collect::<Result<Vec<_>, _>>()?;
+    let p = Profile::median(runs).ok_or("profiles of one plan list the same launches")?;
     let mut per: Vec<(&str, f64, usize)> = Vec::new();
     for l in p.launches.iter().filter(|l| layer_name(&l.label) == node) {
         match per.iter_mut().find(|(k, _, _)| *k == l.kernel) {
@@ -170,8 +244,24 @@ fn stage_profile(plan: &Plan, inputs: &[Tensor], node: &str) -> Result<String, B
         }
     }
     let total: f64 = per.iter().map(|e| e.1).sum();
-    let split: Vec<String> = per.iter().map(|(k, ms, n)| format!("{k} {ms:.3}{}", if *n > 1 { format!(" ({n}x)") } else { String::new() })).collect();
-    Ok(format!("{node}: {total:.3} ms on the GPU [{}] ({:?})", split.join(", "), p.method))
+    let split: Vec<String> = per
+        .iter()
+        .map(|(k, ms, n)| {
+            format!(
+                "{k} {ms:.3}{}",
+                if *n > 1 {
+                    format!(" ({n}x)")
+                } else {
+                    String::new()
+                }
+            )
+        })
+        .collect();
+    Ok(format!(
+        "{node}: {total:.3} ms on the GPU [{}] ({:?})",
+        split.join(", "),
+        p.method
+    ))
 }
 
 fn iou(a: &[f32], b: &[f32]) -> f32 {
@@ -205,7 +295,11 @@ fn match_sets(got: &Rows, want: &Rows) -> Matching {
     };
     let close = |g: &[f32; 4], w: &[f32; 4]| g.iter().zip(w).all(|(a, b)| (a - b).abs() <= 1e-3);
     let mut m = Matching {
-        in_place: got.iter().zip(want).filter(|(g, w)| close(&g.0, &w.0) && g.2 == w.2).count(),
+        in_place: got
+            .iter()
+            .zip(want)
+            .filter(|(g, w)| close(&g.0, &w.0) && g.2 == w.2)
+            .count(),
         unmatched_want: Vec::new(),
         unmatched_got: Vec::new(),
         max_box_diff: 0.0,
@@ -215,7 +309,10 @@ fn match_sets(got: &Rows, want: &Rows) -> Matching {
         match best(w, got) {
             Some((j, _)) => {
                 let g = &got[j];
-                m.max_box_diff = g.0.iter().zip(&w.0).fold(m.max_box_diff, |d, (a, b)| d.max((a - b).abs()));
+                m.max_box_diff =
+                    g.0.iter()
+                        .zip(&w.0)
+                        .fold(m.max_box_diff, |d, (a, b)| d.max((a - b).abs()));
                 m.max_score_diff = m.max_score_diff.max((g.1 - w.1).abs());
             }
             None => m.unmatched_want.push(i),
@@ -233,14 +330,28 @@ fn match_sets(got: &Rows, want: &Rows) -> Matching {
 /// ones all come last and are zero with score -1.
 fn used_rows(out: &Tensor) -> Result<Rows, Box<dyn Error>> {
     let width = out.shape[2];
-    let used = out.data.chunks_exact(width).take_while(|r| r[4] != INVALID_SCORE).count();
+    let used = out
+        .data
+        .chunks_exact(width)
+        .take_while(|r| r[4] != INVALID_SCORE)
+        .count();
     for (i, r) in out.data.chunks_exact(width).enumerate().skip(used) {
-        let blank = r.iter().enumerate().all(|(k, &v)| if k == 4 { v == INVALID_SCORE } else { v == 0.0 });
+        let blank = r
+            .iter()
+            .enumerate()
+            .all(|(k, &v)| if k == 4 { v == INVALID_SCORE } else { v == 0.0 });
         if !blank {
-            return Err(format!("row {i} after {used} used rows is not an unused row: {r:?}").into());
+            return Err(
+                format!("row {i} after {used} used rows is not an unused row: {r:?}").into(),
+            );
         }
     }
-    Ok(out.data.chunks_exact(width).take(used).map(|r| ([r[0], r[1], r[2], r[3]], r[4], (width == 6).then(|| r[5]))).collect())
+    Ok(out
+        .data
+        .chunks_exact(width)
+        .take(used)
+        .map(|r| ([r[0], r[1], r[2], r[3]], r[4], (width == 6).then(|| r[5])))
+        .collect())
 }
 
 /// Unmatched rows only in the tail of the ranking (near ties reorder which boxes pass NMS and
@@ -257,7 +368,11 @@ fn proposals_plan(m: &Model) -> Result<(Plan, Vec<Tensor>), Box<dyn Error>> {
     let (obj, del, sizes) = rpn_inputs(&mut b, &levels)?;
     let anchors = m.t("rpn.anchors")?;
     let a = b.constant("anchors", &anchors.shape, anchors.data.clone())?;
-    let p = b.node("rpn.filter_proposals", Op::Proposals(m.proposals_op(sizes)?), &[obj, del, a])?;
+    let p = b.node(
+        "rpn.filter_proposals",
+        Op::Proposals(m.proposals_op(sizes)?),
+        &[obj, del, a],
+    )?;
     b.output(p);
     let plan = Plan::new(context(), &b.finish())?;
     let inputs = levels.into_iter().flat_map(|(o, d)| [o, d]).collect();
@@ -271,8 +386,16 @@ fn gpu_proposals_match_torchvision_rpn_filter_proposals() -> TestResult {
         let m = Model::open(name)?;
         let (plan, inputs) = proposals_plan(&m)?;
         let (out, elapsed) = run_timed(&plan, &inputs)?;
-        let got: Rows = used_rows(&out[0])?.into_iter().map(|(b, _, _)| (b, 0.0, None)).collect();
-        let want: Rows = m.t("rpn.proposals")?.data.chunks_exact(4).map(|b| ([b[0], b[1], b[2], b[3]], 0.0, None)).collect();
+        let got: Rows = used_rows(&out[0])?
+            .into_iter()
+            .map(|(b, _, _)| (b, 0.0, None))
+            .collect();
+        let want: Rows = m
+            .t("rpn.proposals")?
+            .data
+            .chunks_exact(4)
+            .map(|b| ([b[0], b[1], b[2], b[3]], 0.0, None))
+            .collect();
         let mm = match_sets(&got, &want);
         println!(
             "{name}: GPU proposals {} (want {}), in place {}, unmatched want {:?} got {:?}, max box diff {:.2e}; {} launches, {elapsed:.2?} per run",
@@ -288,7 +411,10 @@ fn gpu_proposals_match_torchvision_rpn_filter_proposals() -> TestResult {
             && tail_only(&mm.unmatched_want, &want, 3)
             && tail_only(&mm.unmatched_got, &got, 3)
             && mm.max_box_diff <= 1e-3;
-        println!("  {}", stage_profile(&plan, &inputs, "rpn.filter_proposals")?);
+        println!(
+            "  {}",
+            stage_profile(&plan, &inputs, "rpn.filter_proposals")?
+        );
         if !ok {
             failures.push(name);
         }
@@ -298,14 +424,25 @@ fn gpu_proposals_match_torchvision_rpn_filter_proposals() -> TestResult {
 }
 
 /// RoIAlign of `boxes` over the fixture's FPN levels, as a one-node plan.
-fn roi_align_plan(m: &Model, boxes: &Tensor, output: [usize; 2]) -> Result<(Plan, Vec<Tensor>), Box<dyn Error>> {
+fn roi_align_plan(
+    m: &Model,
+    boxes: &Tensor,
+    output: [usize; 2],
+) -> Result<(Plan, Vec<Tensor>), Box<dyn Error>> {
     let (feats, scales) = m.roi_levels()?;
     let mut b = GraphBuilder::new();
     let mut ins = vec![b.input("boxes", &boxes.shape)];
     for (l, f) in feats.iter().enumerate() {
         ins.push(b.input(&format!("features.{l}"), &f.shape));
     }
-    let op = RoiAlign { output, sampling_ratio: 2, scales, canonical_scale: 224.0, canonical_level: 4.0, aligned: false };
+    let op = RoiAlign {
+        output,
+        sampling_ratio: 2,
+        scales,
+        canonical_scale: 224.0,
+        canonical_level: 4.0,
+        aligned: false,
+    };
     let y = b.node("roi_heads.box_roi_pool", Op::RoiAlign(op), &ins)?;
     b.output(y);
     let plan = Plan::new(context(), &b.finish())?;
@@ -325,8 +462,14 @@ fn gpu_roi_align_matches_torchvision_box_roi_pool_first64() -> TestResult {
         let want = m.t("roi_heads.box_roi_pool.first64")?;
         let got = Tensor::new(&want.shape, out[0].data[..want.numel()].to_vec())?;
         let err = got.rel_error(&want);
-        println!("{name}: GPU roi_align of {} boxes, first 64 rel error {err:.3e}; {elapsed:.2?} per run", boxes.shape[1]);
-        println!("  {}", stage_profile(&plan, &inputs, "roi_heads.box_roi_pool")?);
+        println!(
+            "{name}: GPU roi_align of {} boxes, first 64 rel error {err:.3e}; {elapsed:.2?} per run",
+            boxes.shape[1]
+        );
+        println!(
+            "  {}",
+            stage_profile(&plan, &inputs, "roi_heads.box_roi_pool")?
+        );
         worst = worst.max(err);
     }
     assert!(worst <= 1e-4, "GPU roi_align rel error {worst}");
@@ -335,7 +478,13 @@ fn gpu_roi_align_matches_torchvision_box_roi_pool_first64() -> TestResult {
 
 #[test]
 fn gpu_roi_align_14x14_matches_mask_and_keypoint_roi_pools_first8() -> TestResult {
-    for (name, key) in [("maskrcnn_resnet50_fpn", "roi_heads.mask_roi_pool.first8"), ("keypointrcnn_resnet50_fpn", "roi_heads.keypoint_roi_pool.first8")] {
+    for (name, key) in [
+        ("maskrcnn_resnet50_fpn", "roi_heads.mask_roi_pool.first8"),
+        (
+            "keypointrcnn_resnet50_fpn",
+            "roi_heads.keypoint_roi_pool.first8",
+        ),
+    ] {
         let m = Model::open(name)?;
         let dets = m.t("detections.boxes")?;
         let boxes = with_score(&Tensor::new(&[8, 4], dets.data[..32].to_vec())?, 1.0)?;
@@ -344,6 +493,10 @@ fn gpu_roi_align_14x14_matches_mask_and_keypoint_roi_pools_first8() -> TestResul
         let want = m.t(key)?;
         let err = out[0].rel_error(&want);
         println!("{name}: GPU {key} rel error {err:.3e}; {elapsed:.2?} per run");
+        println!(
+            "  {}",
+            stage_profile(&plan, &inputs, "roi_heads.box_roi_pool")?
+        );
         assert!(err <= 1e-4, "{name}: {key} rel error {err}");
     }
     Ok(())
@@ -366,13 +519,28 @@ fn gpu_box_postprocess_and_scale_boxes_match_torchvision_detections() -> TestRes
     let mut failures = Vec::new();
     for name in MODELS {
         let m = Model::open(name)?;
-        let (logits, reg, props) = (m.t("roi_heads.class_logits")?, m.t("roi_heads.box_regression")?, m.proposals_input()?);
+        let (logits, reg, props) = (
+            m.t("roi_heads.class_logits")?,
+            m.t("roi_heads.box_regression")?,
+            m.proposals_input()?,
+        );
         let image = m.t("image")?;
         let [h, w] = m.image_size()?;
-        let scale = [image.shape[1] as f32 / h as f32, image.shape[2] as f32 / w as f32];
+        let scale = [
+            image.shape[1] as f32 / h as f32,
+            image.shape[2] as f32 / w as f32,
+        ];
         let mut b = GraphBuilder::new();
-        let ins = [b.input("class_logits", &logits.shape), b.input("box_regression", &reg.shape), b.input("proposals", &props.shape)];
-        let det = b.node("roi_heads.postprocess_detections", Op::BoxPostprocess(postprocess_op(&m)?), &ins)?;
+        let ins = [
+            b.input("class_logits", &logits.shape),
+            b.input("box_regression", &reg.shape),
+            b.input("proposals", &props.shape),
+        ];
+        let det = b.node(
+            "roi_heads.postprocess_detections",
+            Op::BoxPostprocess(postprocess_op(&m)?),
+            &ins,
+        )?;
         let orig = b.node("transform.postprocess", Op::ScaleBoxes { scale }, &[det])?;
         b.output(det);
         b.output(orig);
@@ -380,8 +548,18 @@ fn gpu_box_postprocess_and_scale_boxes_match_torchvision_detections() -> TestRes
         let inputs = [logits, reg, props];
         let (out, elapsed) = run_timed(&plan, &inputs)?;
         let rows = |prefix: &str| -> Result<Rows, Box<dyn Error>> {
-            let (bx, sc, lb) = (m.t(&format!("{prefix}.boxes"))?, m.t(&format!("{prefix}.scores"))?, m.t(&format!("{prefix}.labels"))?);
-            Ok(bx.data.chunks_exact(4).zip(&sc.data).zip(&lb.data).map(|((b, &s), &l)| ([b[0], b[1], b[2], b[3]], s, Some(l))).collect())
+            let (bx, sc, lb) = (
+                m.t(&format!("{prefix}.boxes"))?,
+                m.t(&format!("{prefix}.scores"))?,
+                m.t(&format!("{prefix}.labels"))?,
+            );
+            Ok(bx
+                .data
+                .chunks_exact(4)
+                .zip(&sc.data)
+                .zip(&lb.data)
+                .map(|((b, &s), &l)| ([b[0], b[1], b[2], b[3]], s, Some(l)))
+                .collect())
         };
         let (got, want) = (used_rows(&out[0])?, rows("detections")?);
         let (got_orig, want_orig) = (used_rows(&out[1])?, rows("output")?);
@@ -405,13 +583,22 @@ fn gpu_box_postprocess_and_scale_boxes_match_torchvision_detections() -> TestRes
             && mm.max_score_diff <= 1e-4
             && mo.unmatched_want == mm.unmatched_want
             && mo.max_box_diff <= 1e-3;
-        println!("  {}", stage_profile(&plan, &inputs, "roi_heads.postprocess_detections")?);
-        println!("  {}", stage_profile(&plan, &inputs, "transform.postprocess")?);
+        println!(
+            "  {}",
+            stage_profile(&plan, &inputs, "roi_heads.postprocess_detections")?
+        );
+        println!(
+            "  {}",
+            stage_profile(&plan, &inputs, "transform.postprocess")?
+        );
         if !ok {
             failures.push(name);
         }
     }
-    assert!(failures.is_empty(), "GPU detections differ for {failures:?}");
+    assert!(
+        failures.is_empty(),
+        "GPU detections differ for {failures:?}"
+    );
     Ok(())
 }
 
@@ -431,7 +618,14 @@ fn gpu_rpn_to_roi_align_runs_in_one_plan_without_read_back() -> TestResult {
     for (l, f) in feats.iter().enumerate() {
         ins.push(b.input(&format!("features.{l}"), &f.shape));
     }
-    let op = RoiAlign { output: [7, 7], sampling_ratio: 2, scales, canonical_scale: 224.0, canonical_level: 4.0, aligned: false };
+    let op = RoiAlign {
+        output: [7, 7],
+        sampling_ratio: 2,
+        scales,
+        canonical_scale: 224.0,
+        canonical_level: 4.0,
+        aligned: false,
+    };
     let pooled = b.node("box_roi_pool", Op::RoiAlign(op), &ins)?;
     b.output(props);
     b.output(pooled);
@@ -444,7 +638,10 @@ fn gpu_rpn_to_roi_align_runs_in_one_plan_without_read_back() -> TestResult {
     let per = want.numel() / 64;
     let (mut compared, mut worst) = (0, 0f32);
     for r in 0..64 {
-        let (g, w) = (&out[0].data[r * 5..r * 5 + 4], &want_boxes.data[r * 4..r * 4 + 4]);
+        let (g, w) = (
+            &out[0].data[r * 5..r * 5 + 4],
+            &want_boxes.data[r * 4..r * 4 + 4],
+        );
         if g.iter().zip(w).all(|(a, b)| (a - b).abs() <= 1e-4) {
             let got = Tensor::new(&[per], out[1].data[r * per..(r + 1) * per].to_vec())?;
             let exp = Tensor::new(&[per], want.data[r * per..(r + 1) * per].to_vec())?;
@@ -457,7 +654,49 @@ fn gpu_rpn_to_roi_align_runs_in_one_plan_without_read_back() -> TestResult {
         "rpn -> roi_align in one plan: {compared} of the first 64 proposals in place, their pooled features max abs diff {worst:.3e} (scale {scale:.3e}); {} launches, {elapsed:.2?} per run",
         plan.stats().launches
     );
-    assert!(compared >= 60, "only {compared} of the first 64 proposals in place");
+    println!("  {}", stage_profile(&plan, &inputs, "rpn")?);
+    println!("  {}", stage_profile(&plan, &inputs, "box_roi_pool")?);
+    assert!(
+        compared >= 60,
+        "only {compared} of the first 64 proposals in place"
+    );
     assert!(worst <= 1e-4 * scale, "pooled features differ by {worst}");
+    Ok(())
+}
+
+#[test]
+fn gpu_resize_nodes_match_interpreter_on_fixture_tensors() -> TestResult {
+    // FPN's nearest top-down upsampling and the transform's bilinear image resize.
+    let m = Model::open("fasterrcnn_resnet50_fpn")?;
+    let image = m.t("image")?;
+    let image = Tensor::new(&[1, 3, image.shape[1], image.shape[2]], image.data)?;
+    let cases = [
+        (m.t("features.1")?, [40, 56], ResizeMode::Nearest),
+        (m.t("features.3")?, [10, 14], ResizeMode::Nearest),
+        (
+            image,
+            m.image_size()?,
+            ResizeMode::Bilinear {
+                align_corners: false,
+            },
+        ),
+    ];
+    for (x, size, mode) in cases {
+        let op = Op::Resize { size, mode };
+        let want = eval_op(&op, &[&x])?;
+        let mut b = GraphBuilder::new();
+        let input = b.input("x", &x.shape);
+        let y = b.node("resize", op, &[input])?;
+        b.output(y);
+        let plan = Plan::new(context(), &b.finish())?;
+        let inputs = [x];
+        let (out, elapsed) = run_timed(&plan, &inputs)?;
+        let err = out[0].rel_error(&want);
+        println!(
+            "resize {:?} -> {size:?} {mode:?}: rel error {err:.3e}; {elapsed:.2?} per run",
+            inputs[0].shape
+        );
+        assert!(err <= 1e-6, "resize rel error {err}");
+    }
     Ok(())
 }

@@ -25,6 +25,19 @@ pub mod pool2d;
 pub mod preprocess;
 pub mod softmax;
 pub mod unary;
+// Detection stages.
+pub mod box_decode;
+pub mod detect;
+pub mod nms_gather;
+pub mod nms_mask;
+pub mod nms_offsets;
+pub mod nms_walk;
+pub mod permute;
+pub mod resize;
+pub mod roi_align;
+pub mod scale_boxes;
+pub mod segment_keys;
+pub mod topk_sort;
 
 #[cfg(test)]
 mod testing;

@@ -22,6 +22,17 @@ shaders! {
     LRN = "lrn";
     SOFTMAX = "softmax";
     PAD = "pad";
+    RESIZE = "resize";
+    PERMUTE = "permute";
+    SCALE_BOXES = "scale_boxes";
+    ROI_ALIGN = "roi_align";
+    SEGMENT_KEYS = "segment_keys";
+    TOPK_SORT = "topk_sort";
+    BOX_DECODE = "box_decode";
+    NMS_OFFSETS = "nms_offsets";
+    NMS_MASK = "nms_mask";
+    NMS_WALK = "nms_walk";
+    NMS_GATHER = "nms_gather";
 }
 
 #[cfg(test)]

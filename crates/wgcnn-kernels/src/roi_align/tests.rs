@@ -1,0 +1,129 @@
+//! `roi_align` against the CPU interpreter: random boxes (unused rows, boxes on and past the
+//! image border, tiny and huge boxes) over several FPN levels.
+
+use super::*;
+use crate::testing::{Rng, assert_close, ctx};
+use wgcnn_graph::{INVALID_SCORE, Op, RoiAlign, Tensor, interp};
+
+/// Random boxes `[n, r, 5]` inside (and a little beyond) an `h` x `w` image; every fifth row
+/// unused.
+fn random_boxes(rng: &mut Rng, n: usize, r: usize, h: f32, w: f32) -> Tensor {
+    let mut data = Vec::with_capacity(n * r * 5);
+    for i in 0..n * r {
+        if i % 5 == 4 {
+            data.extend([0.0, 0.0, 0.0, 0.0, INVALID_SCORE]);
+            continue;
+        }
+        let size = match i % 4 {
+            0 => 0.5 + rng.uniform(1.0).abs() * 3.0,
+            1 => 8.0 + rng.uniform(1.0).abs() * 40.0,
+            2 => 60.0 + rng.uniform(1.0).abs() * 200.0,
+            _ => rng.uniform(1.0).abs() * w,
+        };
+        let x1 = rng.uniform(1.0).abs() * w - 4.0;
+        let y1 = rng.uniform(1.0).abs() * h - 4.0;
+        let (x2, y2) = if i % 7 == 3 {
+            (w, h)
+        } else {
+            (x1 + size, y1 + size * (0.5 + rng.uniform(0.4).abs()))
+        };
+        data.extend([
+            x1.max(0.0),
+            y1.max(0.0),
+            x2.min(w),
+            y2.min(h),
+            rng.uniform(1.0).abs(),
+        ]);
+    }
+    Tensor::new(&[n, r, 5], data).expect("boxes")
+}
+
+fn check(seed: u64, n: usize, r: usize, c: usize, image: [usize; 2], levels: usize, op: RoiAlign) {
+    let ctx = ctx();
+    let mut rng = Rng::new(seed);
+    let boxes = random_boxes(&mut rng, n, r, image[0] as f32, image[1] as f32);
+    let feats: Vec<Tensor> = (0..levels)
+        .map(|l| {
+            rng.tensor(
+                &[n, c, image[0].div_ceil(4 << l), image[1].div_ceil(4 << l)],
+                2.0,
+            )
+        })
+        .collect();
+    let mut inputs = vec![&boxes];
+    inputs.extend(feats.iter());
+    let want = interp::eval_op(&Op::RoiAlign(op.clone()), &inputs).expect("interp");
+    let desc = RoiAlignDesc {
+        images: n,
+        rows: r,
+        channels: c,
+        levels: feats.iter().map(|f| [f.shape[2], f.shape[3]]).collect(),
+        scales: op.scales.clone(),
+        output: op.output,
+        sampling_ratio: op.sampling_ratio,
+        aligned: op.aligned,
+        canonical_scale: op.canonical_scale,
+        canonical_level: op.canonical_level,
+    };
+    let bb = ctx.upload("boxes", &boxes.data);
+    let fb: Vec<wgpu::Buffer> = feats
+        .iter()
+        .map(|f| ctx.upload("feature", &f.data))
+        .collect();
+    let refs: Vec<&wgpu::Buffer> = fb.iter().collect();
+    let out = ctx.storage("out", want.numel() as u64 * 4);
+    // Garbage in the output first: every element must be written.
+    ctx.queue
+        .write_buffer(&out, 0, bytemuck::cast_slice(&vec![f32::NAN; want.numel()]));
+    let launches = launches(ctx, "t", &desc, &bb, &refs, &out).expect("launches");
+    ctx.run(&launches).expect("run");
+    let got = Tensor::new(&want.shape, ctx.read(&out, want.numel()).expect("read")).expect("shape");
+    assert_close(
+        &format!(
+            "roi_align {n}x{r} boxes, {levels} levels, out {:?}, sampling {}, aligned {}",
+            op.output, op.sampling_ratio, op.aligned
+        ),
+        &got,
+        &want,
+        1e-5,
+    );
+}
+
+fn op(levels: usize, output: [usize; 2], sampling_ratio: usize, aligned: bool) -> RoiAlign {
+    RoiAlign {
+        output,
+        sampling_ratio,
+        scales: (0..levels).map(|l| 1.0 / (4 << l) as f32).collect(),
+        canonical_scale: 224.0,
+        canonical_level: 4.0,
+        aligned,
+    }
+}
+
+#[test]
+fn roi_align_four_fpn_levels_7x7_sampling2_matches_interpreter() {
+    check(1, 1, 60, 13, [160, 213], 4, op(4, [7, 7], 2, false));
+}
+
+#[test]
+fn roi_align_two_images_14x14_aligned_adaptive_grid_matches_interpreter() {
+    check(2, 2, 23, 5, [96, 128], 4, op(4, [14, 14], 0, true));
+}
+
+#[test]
+fn roi_align_single_level_and_five_levels_in_two_launches_match_interpreter() {
+    check(3, 1, 31, 3, [64, 80], 1, op(1, [7, 7], 2, false));
+    // canonical scale 56: boxes of side 112 and more land on levels 3 and 4 (second launch).
+    check(
+        4,
+        1,
+        45,
+        4,
+        [256, 256],
+        5,
+        RoiAlign {
+            canonical_scale: 56.0,
+            ..op(5, [5, 3], 2, false)
+        },
+    );
+}

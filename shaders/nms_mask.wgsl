@@ -1,0 +1,79 @@
+// nms_mask: the suppression bitmask of non-maximum suppression, as torchvision's CUDA NMS
+// builds it. Candidates of each segment are in descending score order (box_decode); for row i
+// and word w >= i / 32 (nms_walk reads no other word of row i), bit b is set when candidate
+// j = 32 w + b comes after i (j > i), both are valid
+// (score >= 0), and IoU(i, j) > thresh, with IoU computed as torchvision's CPU kernel does:
+//   inter = max(0, min(x2) - max(x1)) * max(0, min(y2) - max(y1))
+//   iou   = inter / (area_i + area_j - inter),  area = (x2 - x1) * (y2 - y1)
+// Rows of invalid candidates are left unwritten (nms_walk never reads them).
+// When the image has at most trick_max valid candidates (nms_offsets), both boxes are first
+// shifted by (g + group_offset) * (max_coordinate + 1), g = segment % groups, as torchvision's
+// coordinate trick does (it only changes the f32 rounding).
+//
+// Threads: one mask row each (its words in turn); workgroup y = segment, x = chunk of 256 rows.
+//
+// | binding | what                                      | access     |
+// |---------|-------------------------------------------|------------|
+// | 0       | Params                                    | uniform    |
+// | 1       | cand_boxes [segments * kmax] vec4         | read       |
+// | 2       | cand_scores [segments * kmax]             | read       |
+// | 3       | stats [images] vec2<u32> (nms_offsets)    | read       |
+// | 4       | mask [segments * kmax * words] u32        | read_write |
+//
+// Params mirrors `NmsMaskParams` in crates/wgcnn-kernels/src/nms_mask.rs.
+
+struct Params {
+    kmax: u32,         // candidates per segment
+    words: u32,        // ceil(kmax / 32)
+    groups: u32,       // segments per image
+    group_offset: u32, // group id = segment % groups + group_offset
+    trick_max: u32,    // the most valid candidates of an image for the coordinate trick
+    _pad0: u32,
+    _pad1: u32,
+    thresh: f32,       // IoU threshold (the host rounds it so that f32 > matches f64 >)
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> cand_boxes: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> cand_scores: array<f32>;
+@group(0) @binding(3) var<storage, read> stats: array<vec2<u32>>;
+@group(0) @binding(4) var<storage, read_write> mask: array<u32>;
+
+@compute @workgroup_size(256)
+fn nms_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let s = wg.y;
+    let i = wg.x * 256u + lid;
+    if (i >= params.kmax) {
+        return;
+    }
+    let base = s * params.kmax;
+    if (cand_scores[base + i] < 0.0) {
+        return;
+    }
+    let st = stats[s / params.groups];
+    var off = 0.0;
+    if (st.x <= params.trick_max) {
+        off = f32(s % params.groups + params.group_offset) * (bitcast<f32>(st.y) + 1.0);
+    }
+    let a = cand_boxes[base + i] + off;
+    let area_a = (a.z - a.x) * (a.w - a.y);
+    for (var w = i / 32u; w < params.words; w++) {
+        var bits = 0u;
+        let first = max(w * 32u, i + 1u);
+        let last = min(w * 32u + 32u, params.kmax);
+        for (var j = first; j < last; j++) {
+            if (cand_scores[base + j] < 0.0) {
+                continue;
+            }
+            let b = cand_boxes[base + j] + off;
+            let iw = max(0.0, min(a.z, b.z) - max(a.x, b.x));
+            let ih = max(0.0, min(a.w, b.w) - max(a.y, b.y));
+            let inter = iw * ih;
+            let area_b = (b.z - b.x) * (b.w - b.y);
+            if (inter / (area_a + area_b - inter) > params.thresh) {
+                bits |= 1u << (j - w * 32u);
+            }
+        }
+        mask[(base + i) * params.words + w] = bits;
+    }
+}

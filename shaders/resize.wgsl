@@ -1,0 +1,79 @@
+// resize: PyTorch's F.interpolate over NCHW f32, mode "nearest" or "bilinear" (no antialias).
+//
+// Output (plane, oy, ox), plane = n * C + c:
+// - mode 0 (nearest): source index min(floor(dst * scale), in - 1), scale = in / out (f32, as
+//   PyTorch computes it on the host);
+// - mode 1 (bilinear): source coordinate scale * dst (align_corners) or
+//   max(scale * (dst + 0.5) - 0.5, 0) (not), scale = (in - 1) / (out - 1) resp. in / out;
+//   i0 = min(floor(src), in - 1), i1 = i0 + 1 clamped, weight of i1 = clamp(src - i0, 0, 1).
+//
+// Threads: one output each, 256 per workgroup, 2-D grid (linear id = x + y * nwg.x).
+//
+// | binding | what                  | access     |
+// |---------|-----------------------|------------|
+// | 0       | Params                | uniform    |
+// | 1       | x [N, C, H, W]        | read       |
+// | 2       | y [N, C, OH, OW]      | read_write |
+//
+// Params mirrors `ResizeParams` in crates/wgcnn-kernels/src/resize.rs.
+
+struct Params {
+    total: u32,         // N * C * OH * OW
+    height: u32,        // H
+    width: u32,         // W
+    out_height: u32,    // OH
+    out_width: u32,     // OW
+    mode: u32,          // 0 nearest, 1 bilinear
+    align_corners: u32, // bilinear only
+    _pad0: u32,
+    scale_h: f32,       // see the header
+    scale_w: f32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+// Bilinear source: (low index, high index, weight of the high index).
+fn linear_source(dst: u32, scale: f32, extent: u32) -> vec3<f32> {
+    var src: f32;
+    if (params.align_corners == 1u) {
+        src = scale * f32(dst);
+    } else {
+        src = max(scale * (f32(dst) + 0.5) - 0.5, 0.0);
+    }
+    let i0 = min(u32(floor(src)), extent - 1u);
+    let i1 = min(i0 + 1u, extent - 1u);
+    let lambda = clamp(src - f32(i0), 0.0, 1.0);
+    return vec3<f32>(f32(i0), f32(i1), lambda);
+}
+
+@compute @workgroup_size(256)
+fn resize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let i = (wg.x + wg.y * nwg.x) * 256u + lid;
+    if (i >= params.total) {
+        return;
+    }
+    let ox = i % params.out_width;
+    let oy = (i / params.out_width) % params.out_height;
+    let plane = i / (params.out_width * params.out_height);
+    let base = plane * params.height * params.width;
+    if (params.mode == 0u) {
+        let sy = min(u32(floor(f32(oy) * params.scale_h)), params.height - 1u);
+        let sx = min(u32(floor(f32(ox) * params.scale_w)), params.width - 1u);
+        y[i] = x[base + sy * params.width + sx];
+        return;
+    }
+    let ly = linear_source(oy, params.scale_h, params.height);
+    let lx = linear_source(ox, params.scale_w, params.width);
+    let y0 = u32(ly.x) * params.width;
+    let y1 = u32(ly.y) * params.width;
+    let x0 = u32(lx.x);
+    let x1 = u32(lx.y);
+    let top = (1.0 - lx.z) * x[base + y0 + x0] + lx.z * x[base + y0 + x1];
+    let bottom = (1.0 - lx.z) * x[base + y1 + x0] + lx.z * x[base + y1 + x1];
+    y[i] = (1.0 - ly.z) * top + ly.z * bottom;
+}
