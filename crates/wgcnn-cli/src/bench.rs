@@ -1,9 +1,12 @@
 //! `wgcnn bench`: how fast a network runs on the chosen adapter, with random (rule) weights.
 //!
 //! Measures, in order: building the graph and its weights, planning it (`Engine::plan`:
-//! pipelines, buffers, uploads), the first run (on lavapipe this includes LLVM compiling every
-//! pipeline at its first dispatch), `--warmup` untimed runs, then `--iterations` timed runs, each
-//! from writing the input to mapping the outputs. `--profile` adds per-launch GPU times
+//! pipelines, buffers, uploads, and the driver compiling every pipeline: lavapipe compiles with
+//! LLVM at a pipeline's first dispatch, which the plan triggers) cold, i.e. the first plan in this
+//! process, reading the on-disk pipeline cache and Mesa's shader cache when warm from earlier
+//! runs; the first run; planning again in-process (warm: every pipeline compiled already);
+//! `--warmup` untimed runs, then `--iterations` timed runs, each from writing the input to
+//! mapping the outputs. `--profile` adds per-launch GPU times
 //! (`Plan::profile`), aggregated per layer and per kernel category.
 
 use std::io::IsTerminal;
@@ -16,7 +19,7 @@ use serde_json::{Value, json};
 use wgcnn::wgcnn_exec::profile::{self, LayerTiming, Profile, Summary};
 use wgcnn::wgcnn_io::{self, RuleWeights, onnx::OnnxOptions};
 use wgcnn::wgcnn_models::{self, BuildOptions};
-use wgcnn::{Engine, EngineOptions, Graph, Tensor};
+use wgcnn::{Engine, Graph, Tensor};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -46,6 +49,12 @@ pub struct BenchArgs {
     /// Profiled runs; each launch's median over them is reported.
     #[arg(long, default_value_t = 3, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     profile_runs: u32,
+    /// Detectors: torchvision's `min_size` (default: the model's own).
+    #[arg(long, value_name = "N")]
+    min_size: Option<usize>,
+    /// Detectors: torchvision's `max_size` (default: the model's own).
+    #[arg(long, value_name = "N")]
+    max_size: Option<usize>,
     /// Layers listed in the profile's text output (JSON lists all).
     #[arg(long, default_value_t = 15, value_name = "N")]
     top: usize,
@@ -102,6 +111,16 @@ fn load(args: &BenchArgs) -> Result<Model> {
             weights: "the file's own",
             graph: model.graph,
         });
+    }
+    if let Ok(det) = wgcnn_models::detect::find_detector(&args.model) {
+        let [height, width] = args.size.unwrap_or([480, 640]);
+        let sizes = (args.min_size.unwrap_or(det.config.min_size), args.max_size.unwrap_or(det.config.max_size));
+        let config = det.config.with_sizes(sizes.0, sizes.1);
+        let mut graph = det.graph_with(&wgcnn_models::detect::DetectBuildOptions { batch, height, width }, &config)?;
+        graph
+            .bind(&RuleWeights::for_graph(&graph))
+            .with_context(|| format!("binding rule weights to {}", det.name))?;
+        return Ok(Model { name: det.name.to_string(), source: "registry", weights: "rule", graph });
     }
     let info = wgcnn_models::find(&args.model)?;
     let [height, width] = args.size.unwrap_or([info.default_resolution; 2]);
@@ -162,26 +181,34 @@ pub fn run(args: &BenchArgs, adapter: Option<&str>) -> Result<()> {
         );
     }
     let input_shape = model.graph.shape(model.graph.inputs[0]).to_vec();
-    let input = Tensor {
-        data: wgcnn_io::rule_input("input", &input_shape),
-        shape: input_shape.clone(),
+    // Detectors take an image in [0, 1]; classifiers a normalized input in [-1, 1].
+    let detector = wgcnn_models::detect::find_detector(&model.name).is_ok();
+    let data = if detector {
+        wgcnn_io::rule::rule_image("image", &input_shape)
+    } else {
+        wgcnn_io::rule_input("input", &input_shape)
     };
+    let input = Tensor { data, shape: input_shape.clone() };
 
     progress.phase("opening the device and planning ...");
-    let engine = Engine::new(&EngineOptions {
-        adapter: adapter.map(str::to_string),
-    })?;
+    let engine = Engine::new(&crate::engine_options(adapter))?;
+    let cache = engine.pipeline_cache_status().clone();
     let started = Instant::now();
     let plan = engine.plan(&model.graph)?;
     let plan_ms = ms_since(started);
     let stats = plan.stats().clone();
-    drop(model.graph);
 
-    progress.phase("first run (the driver may compile pipelines now) ...");
+    progress.phase("first run ...");
     let inputs = std::slice::from_ref(&input);
     let started = Instant::now();
     plan.run(inputs)?;
     let first_run_ms = ms_since(started);
+
+    progress.phase("planning again (pipelines compiled in this process already) ...");
+    let started = Instant::now();
+    drop(engine.plan(&model.graph)?);
+    let plan_warm_ms = ms_since(started);
+    drop(model.graph);
 
     if args.warmup > 0 {
         progress.phase(&format!("{} warm-up runs ...", args.warmup));
@@ -250,6 +277,12 @@ pub fn run(args: &BenchArgs, adapter: Option<&str>) -> Result<()> {
             "gflop_per_run": flops / 1e9,
             "build_ms": build_ms,
             "plan_ms": plan_ms,
+            "plan_warm_ms": plan_warm_ms,
+            "pipeline_cache": {
+                "status": cache.to_string(),
+                "hit": cache.is_hit(),
+                "file": cache.path(),
+            },
             "first_run_ms": first_run_ms,
             "warmup": args.warmup,
             "iterations": args.iterations,
@@ -289,11 +322,17 @@ pub fn run(args: &BenchArgs, adapter: Option<&str>) -> Result<()> {
             stats.activation_bytes as f64 / 1048576.0
         );
         println!(
-            "build        {build_ms:.1} ms graph + weights, {plan_ms:.1} ms plan (pipelines, buffers, uploads)"
+            "build        {build_ms:.1} ms graph + weights, {plan_ms:.1} ms plan (pipelines compiled, buffers, uploads)"
         );
         println!(
-            "first run    {first_run_ms:.1} ms (includes the driver's pipeline compilation, if any)"
+            "plan again   {plan_warm_ms:.1} ms (warm: pipelines compiled in this process already)"
         );
+        println!(
+            "cache        {} ({})",
+            if cache.is_hit() { "hit" } else { "miss" },
+            cache
+        );
+        println!("first run    {first_run_ms:.1} ms (after the plan; pipelines compiled at plan time)");
         println!(
             "timed runs   {} after {} warm-up: median {:.2} ms, min {:.2} ms, p90 {:.2} ms (input written to outputs mapped)",
             summary.count, args.warmup, summary.median, summary.min, summary.p90
@@ -405,6 +444,7 @@ fn print_profile(p: &Profile, layers: &[LayerTiming], runs: u32, top: usize) {
     if layers.len() > top {
         println!("  ... {} more layers", layers.len() - top);
     }
+    print_detector_stages(layers);
     println!("time by category:");
     for s in profile::category_shares(&p.launches) {
         if s.launches > 0 {
@@ -416,6 +456,44 @@ fn print_profile(p: &Profile, layers: &[LayerTiming], runs: u32, top: usize) {
                 s.share * 100.0
             );
         }
+    }
+}
+
+/// The detector stage a layer belongs to, by its node name (`None` for classifiers).
+fn detector_stage(layer: &str) -> Option<&'static str> {
+    const STAGES: &[(&str, &str)] = &[
+        ("transform", "transform"),
+        ("backbone.body", "backbone"),
+        ("backbone.fpn", "fpn"),
+        ("features.", "fpn"),
+        ("rpn.proposals", "rpn proposals (top-k, decode, nms)"),
+        ("rpn.", "rpn head"),
+        ("roi_heads.box_roi_pool", "roi align"),
+        ("roi_heads.", "box head + predictor"),
+        ("detections", "postprocess (decode, nms)"),
+        ("output", "scale boxes"),
+    ];
+    STAGES.iter().find(|(prefix, _)| layer.starts_with(prefix)).map(|(_, stage)| *stage)
+}
+
+/// For detectors: GPU time per pipeline stage.
+fn print_detector_stages(layers: &[LayerTiming]) {
+    if !layers.iter().any(|l| l.name.starts_with("rpn.")) {
+        return;
+    }
+    let mut stages: Vec<(&str, f64)> = Vec::new();
+    for l in layers {
+        let stage = detector_stage(&l.name).unwrap_or("other");
+        match stages.iter_mut().find(|(s, _)| *s == stage) {
+            Some(entry) => entry.1 += l.ms,
+            None => stages.push((stage, l.ms)),
+        }
+    }
+    let order = ["transform", "backbone", "fpn", "rpn head", "rpn proposals (top-k, decode, nms)", "roi align", "box head + predictor", "postprocess (decode, nms)", "scale boxes", "other"];
+    stages.sort_by_key(|(s, _)| order.iter().position(|o| o == s));
+    println!("time by detector stage:");
+    for (stage, ms) in stages {
+        println!("  {stage:<36} {ms:>10.2} ms");
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, ValueEnum};
 use serde_json::json;
-use wgcnn::{Classifier, ClassifierOptions, Engine, EngineOptions, Filter, RgbImage, Transform};
+use wgcnn::{Classifier, ClassifierOptions, Engine, Filter, RgbImage, Transform};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Interp {
@@ -172,7 +172,7 @@ pub fn run(args: &ClassifyArgs, adapter: Option<&str>) -> Result<()> {
         bail!("no images to classify");
     }
     let started = Instant::now();
-    let engine = Engine::new(&EngineOptions { adapter: adapter.map(str::to_string) })?;
+    let engine = Engine::new(&crate::engine_options(adapter))?;
     let classifier = build(args, &engine)?;
     let load_time = started.elapsed();
     let progress = files.len() > 1 && std::io::stderr().is_terminal();

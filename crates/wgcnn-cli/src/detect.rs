@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use serde_json::json;
-use wgcnn::{Detection, Detector, DetectorOptions, Engine, EngineOptions, RgbImage, class_color};
+use wgcnn::{Detection, Detector, DetectorOptions, Engine, RgbImage, class_color};
 
 /// Where torchvision's COCO checkpoints come from.
 const CHECKPOINTS: &[(&str, &str)] = &[
@@ -58,7 +58,7 @@ fn no_weights(model: &str) -> anyhow::Error {
 
 pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
     let weights = args.weights.clone().ok_or_else(|| no_weights(&args.model))?;
-    let engine = Engine::new(&EngineOptions { adapter: adapter.map(str::to_string) })?;
+    let engine = Engine::new(&crate::engine_options(adapter))?;
     let info = wgcnn::wgcnn_models::detect::find_detector(&args.model)?;
     let config = (args.min_size.is_some() || args.max_size.is_some()).then(|| {
         info.config.with_sizes(args.min_size.unwrap_or(info.config.min_size), args.max_size.unwrap_or(info.config.max_size))

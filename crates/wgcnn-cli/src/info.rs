@@ -3,7 +3,7 @@
 use anyhow::Result;
 use clap::Args;
 use serde_json::json;
-use wgcnn::{Engine, EngineOptions};
+use wgcnn::Engine;
 
 #[derive(Args)]
 pub struct InfoArgs {
@@ -14,7 +14,7 @@ pub struct InfoArgs {
 
 pub fn run(args: &InfoArgs, adapter: Option<&str>) -> Result<()> {
     let all = wgcnn::adapters();
-    let engine = Engine::new(&EngineOptions { adapter: adapter.map(str::to_string) });
+    let engine = Engine::new(&crate::engine_options(adapter));
     let adapters: Vec<_> = all
         .iter()
         .map(|a| json!({"name": a.name, "backend": a.backend, "device_type": a.device_type, "driver": a.driver, "driver_info": a.driver_info}))
@@ -39,6 +39,7 @@ pub fn run(args: &InfoArgs, adapter: Option<&str>) -> Result<()> {
                     "timestamp_query_inside_passes": f.contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
                     "shader_f16": f.contains(wgpu::Features::SHADER_F16),
                     "subgroup": f.contains(wgpu::Features::SUBGROUP),
+                    "pipeline_cache": f.contains(wgpu::Features::PIPELINE_CACHE),
                 }),
             )
         }

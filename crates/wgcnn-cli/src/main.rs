@@ -18,6 +18,10 @@ struct Cli {
     /// Defaults to $WGCNN_ADAPTER, then the high-performance adapter.
     #[arg(long, global = true, value_name = "NAME")]
     adapter: Option<String>,
+    /// Neither read nor write the on-disk pipeline cache (`~/.cache/wgcnn` on Linux, or
+    /// $WGCNN_CACHE_DIR); `WGCNN_NO_CACHE=1` does the same.
+    #[arg(long, global = true)]
+    no_cache: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,8 +45,21 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// `--no-cache`, set in `main` before any subcommand opens an engine.
+static NO_CACHE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Engine options from the global flags.
+pub(crate) fn engine_options(adapter: Option<&str>) -> wgcnn::EngineOptions {
+    wgcnn::EngineOptions {
+        adapter: adapter.map(str::to_string),
+        no_cache: NO_CACHE.load(std::sync::atomic::Ordering::Relaxed),
+        cache_dir: None,
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
+    NO_CACHE.store(cli.no_cache, std::sync::atomic::Ordering::Relaxed);
     let result: Result<()> = match &cli.command {
         Command::Classify(args) => classify::run(args, cli.adapter.as_deref()),
         Command::Detect(args) => detect::run(args, cli.adapter.as_deref()),

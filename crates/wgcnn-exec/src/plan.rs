@@ -15,7 +15,7 @@ use crate::profile::{self, OutputIo, Profile, ProfileMethod};
 pub struct PlanStats {
     /// Kernel dispatches per run.
     pub launches: usize,
-    /// Distinct compiled pipelines used.
+    /// Distinct compiled pipelines used (kernel and override constants).
     pub pipelines: usize,
     /// Bytes of activation buffers (after reuse).
     pub activation_bytes: u64,
@@ -110,12 +110,12 @@ impl Plan {
                 }
             })
             .collect();
-        let mut kernels: Vec<&str> = launches.iter().map(|l| l.kernel.name).collect();
-        kernels.sort_unstable();
-        kernels.dedup();
+        // Compile every pipeline now (lavapipe would at its first dispatch, inside the first
+        // run) and save the on-disk pipeline cache.
+        let pipelines = ctx.compile_pipelines(&launches)?;
         let stats = PlanStats {
             launches: launches.len(),
-            pipelines: kernels.len(),
+            pipelines,
             activation_bytes: memory.slot_bytes.iter().sum(),
             weight_bytes,
             nodes: graph.nodes.len(),

@@ -2,18 +2,26 @@
 //! (one pipeline per kernel name and override set, shared by every layer), and buffer helpers.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use wgpu::util::DeviceExt;
 
 use crate::KernelError;
+use crate::pipeline_cache::{self, CacheStatus, DiskCache};
 
-/// How to pick the adapter.
+/// How to pick the adapter and where to keep compiled pipelines.
 #[derive(Clone, Debug, Default)]
 pub struct ContextOptions {
     /// Case-insensitive substring of the adapter name (`llvmpipe`, `nvidia`); falls back to the
     /// `WGCNN_ADAPTER` environment variable, then to wgpu's high-performance choice.
     pub adapter: Option<String>,
+    /// Neither read nor write the on-disk pipeline cache (see [`crate::pipeline_cache`]);
+    /// `WGCNN_NO_CACHE=1` does the same.
+    pub no_cache: bool,
+    /// Directory of the on-disk pipeline cache; default `$WGCNN_CACHE_DIR`, then `wgcnn` in the
+    /// user's cache directory.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// What one binding of a kernel is. Binding 0 is always the params uniform; the storage
@@ -64,18 +72,25 @@ pub struct Context {
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     kernels: Mutex<HashMap<String, Arc<Kernel>>>,
+    /// wgpu's pipeline cache and its file, where enabled and supported.
+    pub(crate) disk_cache: Option<DiskCache>,
+    cache_status: CacheStatus,
 }
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("adapter", &self.info.name).field("backend", &self.info.backend).finish()
+        f.debug_struct("Context")
+            .field("adapter", &self.info.name)
+            .field("backend", &self.info.backend)
+            .finish()
     }
 }
 
-/// Features we use when present (timestamp queries for the profiler).
+/// Features we use when present (timestamp queries for the profiler, the pipeline cache).
 const WANTED_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
-    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
+    .union(wgpu::Features::PIPELINE_CACHE);
 
 fn new_instance() -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
@@ -86,14 +101,21 @@ fn new_instance() -> wgpu::Instance {
 /// Every adapter wgpu can see, for `wgcnn info`.
 pub fn enumerate_adapters() -> Vec<wgpu::AdapterInfo> {
     let instance = new_instance();
-    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY)).iter().map(|a| a.get_info()).collect()
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
+        .iter()
+        .map(|a| a.get_info())
+        .collect()
 }
 
 impl Context {
     /// Picks an adapter and opens a device with the adapter's full limits.
     pub fn new(options: &ContextOptions) -> Result<Self, KernelError> {
         let instance = new_instance();
-        let wanted = options.adapter.clone().or_else(|| std::env::var("WGCNN_ADAPTER").ok()).filter(|s| !s.is_empty());
+        let wanted = options
+            .adapter
+            .clone()
+            .or_else(|| std::env::var("WGCNN_ADAPTER").ok())
+            .filter(|s| !s.is_empty());
         let adapter = match &wanted {
             Some(name) => {
                 let all = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
@@ -101,7 +123,10 @@ impl Context {
                 let needle = name.to_lowercase();
                 all.into_iter()
                     .find(|a| a.get_info().name.to_lowercase().contains(&needle))
-                    .ok_or(KernelError::NoAdapter { requested: Some(name.clone()), available: names })?
+                    .ok_or(KernelError::NoAdapter {
+                        requested: Some(name.clone()),
+                        available: names,
+                    })?
             }
             None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,
@@ -109,7 +134,10 @@ impl Context {
                 compatible_surface: None,
                 apply_limit_buckets: false,
             }))
-            .map_err(|_| KernelError::NoAdapter { requested: None, available: Vec::new() })?,
+            .map_err(|_| KernelError::NoAdapter {
+                requested: None,
+                available: Vec::new(),
+            })?,
         };
         let info = adapter.get_info();
         let limits = adapter.limits();
@@ -124,12 +152,103 @@ impl Context {
         }))
         .map_err(|e| KernelError::Device(e.to_string()))?;
         tracing::info!(adapter = %info.name, backend = ?info.backend, driver = %info.driver_info, "opened device");
-        Ok(Context { instance, adapter, device, queue, info, limits, features, kernels: Mutex::new(HashMap::new()) })
+        let (disk_cache, cache_status) = if options.no_cache || pipeline_cache::disabled_by_env() {
+            (None, CacheStatus::Disabled)
+        } else if !features.contains(wgpu::Features::PIPELINE_CACHE) {
+            (
+                None,
+                CacheStatus::Unsupported(format!(
+                    "the adapter has no PIPELINE_CACHE feature ({:?})",
+                    info.backend
+                )),
+            )
+        } else {
+            match pipeline_cache::cache_dir(options.cache_dir.as_deref()) {
+                Some(dir) => pipeline_cache::open(&device, &info, &dir),
+                None => (
+                    None,
+                    CacheStatus::Unsupported(
+                        "no cache directory: set WGCNN_CACHE_DIR or HOME".into(),
+                    ),
+                ),
+            }
+        };
+        Ok(Context {
+            instance,
+            adapter,
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            kernels: Mutex::new(HashMap::new()),
+            disk_cache,
+            cache_status,
+        })
+    }
+
+    /// What happened to the on-disk pipeline cache when the context opened.
+    pub fn pipeline_cache_status(&self) -> &CacheStatus {
+        &self.cache_status
+    }
+
+    /// Writes the pipeline cache to disk if it holds anything new since it was loaded or last
+    /// saved; returns the bytes written (`None`: nothing to write, or the cache is off). Plans
+    /// save after compiling ([`Context::compile_pipelines`]) and the context saves when dropped.
+    pub fn save_pipeline_cache(&self) -> Result<Option<usize>, KernelError> {
+        match &self.disk_cache {
+            Some(cache) => cache.save(),
+            None => Ok(None),
+        }
+    }
+
+    /// Makes the driver compile every pipeline `launches` use, now rather than at their first
+    /// real dispatch (lavapipe compiles with LLVM only then): one submission holding, per
+    /// distinct pipeline, its first launch dispatched over zero workgroups, which runs nothing.
+    /// Then saves the pipeline cache. Returns the number of distinct pipelines.
+    pub fn compile_pipelines(&self, launches: &[Launch]) -> Result<usize, KernelError> {
+        let mut seen = std::collections::HashSet::new();
+        let firsts: Vec<&Launch> = launches
+            .iter()
+            .filter(|l| seen.insert(Arc::as_ptr(&l.kernel)))
+            .collect();
+        if !firsts.is_empty() {
+            let started = std::time::Instant::now();
+            let mut encoder = self
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("wgcnn pipeline warm-up"),
+                });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("wgcnn pipeline warm-up"),
+                    timestamp_writes: None,
+                });
+                for l in &firsts {
+                    pass.set_pipeline(&l.kernel.pipeline);
+                    pass.set_bind_group(0, &l.bind_group, &[]);
+                    pass.dispatch_workgroups(0, 0, 0);
+                }
+            }
+            self.queue.submit([encoder.finish()]);
+            self.wait()?;
+            tracing::debug!(
+                pipelines = firsts.len(),
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "compiled pipelines"
+            );
+        }
+        if let Err(e) = self.save_pipeline_cache() {
+            tracing::warn!("{e}");
+        }
+        Ok(firsts.len())
     }
 
     /// The largest storage binding in bytes (128 MiB on lavapipe).
     pub fn max_binding(&self) -> u64 {
-        u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 
     /// The compiled kernel for `spec` with WGSL `override` constants, made once and shared.
@@ -139,10 +258,12 @@ impl Context {
         if let Some(k) = cache.get(&key) {
             return k.clone();
         }
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(spec.name),
-            source: wgpu::ShaderSource::Wgsl(spec.source.into()),
-        });
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(spec.name),
+                source: wgpu::ShaderSource::Wgsl(spec.source.into()),
+            });
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
             binding: 0,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -158,7 +279,9 @@ impl Context {
                 binding: i as u32 + 1,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: *access == Access::Read,
+                    },
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },
@@ -167,21 +290,36 @@ impl Context {
         }
         let layout = self
             .device
-            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(spec.name), entries: &entries });
-        let pipeline_layout = self.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(spec.name),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(spec.name),
+                entries: &entries,
+            });
+        let pipeline_layout = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(spec.name),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(spec.name),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some(spec.name),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    ..Default::default()
+                },
+                cache: self.disk_cache.as_ref().map(|c| &c.cache),
+            });
+        let kernel = Arc::new(Kernel {
+            name: spec.name,
+            pipeline,
+            layout,
+            spec: *spec,
         });
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(spec.name),
-            layout: Some(&pipeline_layout),
-            module: &module,
-            entry_point: Some(spec.name),
-            compilation_options: wgpu::PipelineCompilationOptions { constants, ..Default::default() },
-            cache: None,
-        });
-        let kernel = Arc::new(Kernel { name: spec.name, pipeline, layout, spec: *spec });
         cache.insert(key, kernel.clone());
         kernel
     }
@@ -196,22 +334,41 @@ impl Context {
         buffers: &[&wgpu::Buffer],
         workgroups: [u32; 3],
     ) -> Launch {
-        assert_eq!(buffers.len(), kernel.spec.buffers.len(), "kernel {}: wrong number of buffers", kernel.name);
-        let params = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: params,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        });
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: params.as_entire_binding() }];
+        assert_eq!(
+            buffers.len(),
+            kernel.spec.buffers.len(),
+            "kernel {}: wrong number of buffers",
+            kernel.name
+        );
+        let params = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: params,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: params.as_entire_binding(),
+        }];
         for (i, b) in buffers.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: b.as_entire_binding(),
+            });
         }
         let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(label),
             layout: &kernel.layout,
             entries: &entries,
         });
-        Launch { label: label.to_string(), kernel: kernel.clone(), bind_group, workgroups, params }
+        Launch {
+            label: label.to_string(),
+            kernel: kernel.clone(),
+            bind_group,
+            workgroups,
+            params,
+        }
     }
 
     /// A storage buffer of `size` bytes (at least 4), usable as copy source and destination.
@@ -219,34 +376,51 @@ impl Context {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size: size.max(4).next_multiple_of(4),
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         })
     }
 
     /// A storage buffer holding `data`.
     pub fn upload(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
-        let bytes: &[u8] = if data.is_empty() { &[0u8; 4] } else { bytemuck::cast_slice(data) };
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytes,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-        })
+        let bytes: &[u8] = if data.is_empty() {
+            &[0u8; 4]
+        } else {
+            bytemuck::cast_slice(data)
+        };
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytes,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            })
     }
 
     /// A storage buffer holding `data` as u32 words (packed images).
     pub fn device_buffer_u32(&self, data: &[u32]) -> wgpu::Buffer {
-        let bytes: &[u8] = if data.is_empty() { &[0u8; 4] } else { bytemuck::cast_slice(data) };
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("u32 data"),
-            contents: bytes,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-        })
+        let bytes: &[u8] = if data.is_empty() {
+            &[0u8; 4]
+        } else {
+            bytemuck::cast_slice(data)
+        };
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("u32 data"),
+                contents: bytes,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            })
     }
 
     /// Encodes `launches` into one compute pass.
     pub fn encode(&self, encoder: &mut wgpu::CommandEncoder, launches: &[Launch]) {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("wgcnn"), timestamp_writes: None });
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("wgcnn"),
+            timestamp_writes: None,
+        });
         for l in launches {
             encode_launch(&mut pass, l);
         }
@@ -262,7 +436,10 @@ impl Context {
 
     /// Blocks until the queue is idle.
     pub fn wait(&self) -> Result<(), KernelError> {
-        self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| KernelError::Device(e.to_string()))
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| KernelError::Device(e.to_string()))
     }
 
     /// Copies the first `len` f32 of `buffer` back to the CPU (one submission).
@@ -281,6 +458,15 @@ impl Context {
         let mut v = out.pop().unwrap_or_default();
         v.truncate(len);
         Ok(v)
+    }
+}
+
+impl Drop for Context {
+    /// Saves the pipeline cache; a failure is logged, not raised.
+    fn drop(&mut self) {
+        if let Err(e) = self.save_pipeline_cache() {
+            tracing::warn!("{e}");
+        }
     }
 }
 
@@ -309,7 +495,9 @@ pub fn map_read(ctx: &Context, buffers: &[&wgpu::Buffer]) -> Result<Vec<Vec<f32>
     let mut out = Vec::with_capacity(buffers.len());
     for b in buffers {
         {
-            let view = b.get_mapped_range(..).map_err(|e| KernelError::Map(e.to_string()))?;
+            let view = b
+                .get_mapped_range(..)
+                .map_err(|e| KernelError::Map(e.to_string()))?;
             out.push(bytemuck::cast_slice::<u8, f32>(&view).to_vec());
         }
         b.unmap();

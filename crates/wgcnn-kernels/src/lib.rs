@@ -12,6 +12,7 @@
 //! - activations use the codes of `wgcnn_graph::Activation::code`.
 
 mod context;
+pub mod pipeline_cache;
 pub mod shaders;
 pub mod adaptive_avgpool2d;
 pub mod binary;
@@ -43,6 +44,7 @@ pub mod topk_sort;
 mod testing;
 
 pub use context::{Access, Context, ContextOptions, Kernel, KernelSpec, Launch, encode_launch, enumerate_adapters, grid, map_read};
+pub use pipeline_cache::CacheStatus;
 
 /// The most workgroups one grid axis may have (WebGPU's default limit).
 pub const MAX_GROUPS: u32 = 65_535;
@@ -62,4 +64,6 @@ pub enum KernelError {
     TooLarge { what: String, needed: u64, limit: u64 },
     #[error("{kernel}: {detail}")]
     BadShape { kernel: &'static str, detail: String },
+    #[error("could not write the pipeline cache {}: {source}", path.display())]
+    PipelineCache { path: std::path::PathBuf, source: std::io::Error },
 }

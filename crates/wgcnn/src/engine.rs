@@ -13,6 +13,12 @@ pub struct EngineOptions {
     /// Case-insensitive substring of the adapter name; else `WGCNN_ADAPTER`; else wgpu's
     /// high-performance choice.
     pub adapter: Option<String>,
+    /// Neither read nor write the on-disk pipeline cache (`--no-cache`; `WGCNN_NO_CACHE=1`
+    /// does the same).
+    pub no_cache: bool,
+    /// Directory of the on-disk pipeline cache; default `$WGCNN_CACHE_DIR`, then `wgcnn` in the
+    /// user's cache directory (`~/.cache/wgcnn` on Linux).
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 /// The GPU device and its compiled kernels.
@@ -50,7 +56,11 @@ pub fn adapters() -> Vec<AdapterReport> {
 
 impl Engine {
     pub fn new(options: &EngineOptions) -> Result<Engine, Error> {
-        let ctx = Context::new(&ContextOptions { adapter: options.adapter.clone() })?;
+        let ctx = Context::new(&ContextOptions {
+            adapter: options.adapter.clone(),
+            no_cache: options.no_cache,
+            cache_dir: options.cache_dir.clone(),
+        })?;
         Ok(Engine { ctx: Arc::new(ctx) })
     }
 
@@ -72,6 +82,18 @@ impl Engine {
     /// Feature support of the adapter beyond what the engine enabled.
     pub fn adapter_features(&self) -> wgpu::Features {
         self.ctx.adapter.features()
+    }
+
+    /// What happened to the on-disk pipeline cache when the engine opened (loaded, missing,
+    /// rejected, disabled, unsupported), with its file.
+    pub fn pipeline_cache_status(&self) -> &wgcnn_kernels::CacheStatus {
+        self.ctx.pipeline_cache_status()
+    }
+
+    /// Writes new compiled pipelines to the on-disk cache now; plans save after compiling and
+    /// the engine saves when its last clone drops. Returns the bytes written, if any.
+    pub fn save_pipeline_cache(&self) -> Result<Option<usize>, Error> {
+        Ok(self.ctx.save_pipeline_cache()?)
     }
 
     /// The GPU context, for lower-level use.
