@@ -315,7 +315,9 @@ impl Classifier {
                 let p = PreprocessParams::new(&self.transform, 1, 1, i);
                 preprocess::launch(ctx, &format!("preprocess {i}"), &p, &image, input)
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // Compile the preprocessing pipeline now rather than at the first image's dispatch.
+        ctx.compile_pipelines(&launches)?;
         Ok(Staging { capacity, image, launches })
     }
 

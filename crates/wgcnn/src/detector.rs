@@ -159,6 +159,7 @@ impl Detector {
         let image = ctx.storage("image pixels", (width * height) as u64 * 4);
         let input = plan.input_buffer(0).ok_or_else(|| Error::Model("plan has no input".into()))?;
         let prepare = preprocess::launch(ctx, "image to [0, 1]", &PreprocessParams::identity(width, height), &image, input);
+        ctx.compile_pipelines(std::slice::from_ref(&prepare))?;
         Ok(SizedPlan { plan, image, prepare })
     }
 
