@@ -19,8 +19,8 @@ pub fn check_classifier(name: &str, res: &str) {
     check_classifier_within(name, res, 1e-3);
 }
 
-/// As [`check_classifier`] with another relative tolerance `max|got - want| <= tol * max|want|
-/// + 1e-5`, for the few fixtures where even the exact-f32 CPU interpreter differs from PyTorch
+/// As [`check_classifier`] with another relative tolerance
+/// (`max|got - want| <= tol * max|want| + 1e-5`), for the few fixtures where even the exact-f32 CPU interpreter differs from PyTorch
 /// by more than the README's 1e-3 (summation order in very deep nets; see the caller).
 #[allow(dead_code)]
 pub fn check_classifier_within(name: &str, res: &str, tol: f32) {

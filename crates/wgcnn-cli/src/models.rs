@@ -29,8 +29,8 @@ pub fn run(args: &ModelsArgs) -> Result<()> {
     }
     if !args.json {
         println!(
-            "{:<24} {:<12} {:>6} {:>12} {:>9} {:<12} {}",
-            "model", "family", "input", "params", "GFLOPs", "keys", "preprocessing"
+            "{:<24} {:<12} {:>6} {:>12} {:>9} {:<12} preprocessing",
+            "model", "family", "input", "params", "GFLOPs", "keys"
         );
     }
     for m in wgcnn_models::models() {
@@ -76,7 +76,7 @@ fn group(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

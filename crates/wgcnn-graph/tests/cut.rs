@@ -15,7 +15,7 @@ fn cut_runs_the_later_stage_on_a_given_tensor() {
     let stage = g.cut(&[a], &[d]).expect("cut");
     assert_eq!(stage.nodes.len(), 2, "the first node is not needed");
     let given = Tensor { shape: vec![1, 2, 3, 3], data: (0..18).map(|i| i as f32 / 18.0 - 0.5).collect() };
-    let got = interp::run(&stage, &[given.clone()]).expect("run").remove(0);
+    let got = interp::run(&stage, std::slice::from_ref(&given)).expect("run").remove(0);
     let want: Vec<f32> = given.data.iter().map(|v| (v * 2.0).tanh()).collect();
     assert_eq!(got.data, want);
     assert_eq!(g.find("second"), Some(c));

@@ -145,6 +145,31 @@ impl WeightSource for SafetensorsFile {
     }
 }
 
+/// Writes `tensors` (key → f32 tensor) as a safetensors file with `metadata`: how tests and
+/// tools hand a checkpoint made in Rust (e.g. the fixtures' rule weights) to the loaders.
+pub fn save_safetensors(
+    path: impl AsRef<Path>,
+    tensors: &[(String, Tensor)],
+    metadata: Option<HashMap<String, String>>,
+) -> Result<(), IoError> {
+    let path = path.as_ref();
+    let bytes: Vec<(&str, Vec<u8>, &[usize])> = tensors
+        .iter()
+        .map(|(k, t)| (k.as_str(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.as_slice()))
+        .collect();
+    let mut views = Vec::with_capacity(bytes.len());
+    for (k, data, shape) in &bytes {
+        let view = ::safetensors::tensor::TensorView::new(::safetensors::Dtype::F32, shape.to_vec(), data).map_err(|e| {
+            IoError::Tensor { path: path.to_path_buf(), key: (*k).to_string(), reason: e.to_string() }
+        })?;
+        views.push((*k, view));
+    }
+    let encoded = ::safetensors::tensor::serialize(views, metadata)
+        .map_err(|e| IoError::Corrupt { path: path.to_path_buf(), format: "safetensors", reason: e.to_string() })?;
+    std::fs::write(path, encoded).map_err(|source| IoError::Read { path: path.to_path_buf(), source })
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,28 +300,4 @@ mod tests {
         println!("{err}");
         assert!(err.contains("/nonexistent/dir/w.safetensors"));
     }
-}
-
-/// Writes `tensors` (key → f32 tensor) as a safetensors file with `metadata`: how tests and
-/// tools hand a checkpoint made in Rust (e.g. the fixtures' rule weights) to the loaders.
-pub fn save_safetensors(
-    path: impl AsRef<Path>,
-    tensors: &[(String, Tensor)],
-    metadata: Option<HashMap<String, String>>,
-) -> Result<(), IoError> {
-    let path = path.as_ref();
-    let bytes: Vec<(&str, Vec<u8>, &[usize])> = tensors
-        .iter()
-        .map(|(k, t)| (k.as_str(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.as_slice()))
-        .collect();
-    let mut views = Vec::with_capacity(bytes.len());
-    for (k, data, shape) in &bytes {
-        let view = ::safetensors::tensor::TensorView::new(::safetensors::Dtype::F32, shape.to_vec(), data).map_err(|e| {
-            IoError::Tensor { path: path.to_path_buf(), key: (*k).to_string(), reason: e.to_string() }
-        })?;
-        views.push((*k, view));
-    }
-    let encoded = ::safetensors::tensor::serialize(views, metadata)
-        .map_err(|e| IoError::Corrupt { path: path.to_path_buf(), format: "safetensors", reason: e.to_string() })?;
-    std::fs::write(path, encoded).map_err(|source| IoError::Read { path: path.to_path_buf(), source })
 }

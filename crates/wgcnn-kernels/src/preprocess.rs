@@ -210,8 +210,8 @@ mod tests {
                     let l = (rgbv[0] * 299.0 + rgbv[1] * 587.0 + rgbv[2] * 114.0) / 1000.0;
                     out.data[oy * crop + ox] = (l - t.mean[0]) / t.std[0];
                 } else {
-                    for c in 0..3 {
-                        out.data[(c * crop + oy) * crop + ox] = (rgbv[c] - t.mean[c]) / t.std[c];
+                    for (c, v) in rgbv.iter().enumerate() {
+                        out.data[(c * crop + oy) * crop + ox] = (v - t.mean[c]) / t.std[c];
                     }
                 }
             }
