@@ -5,7 +5,9 @@
 //
 // Threads: a workgroup owns 64 "quads" of one (image, output channel) plane; a quad is 4
 // neighbouring outputs of one row, computed by one invocation. The plane, and so every weight
-// address, depends only on the workgroup id: weight loads are uniform, input loads per lane.
+// address, depends only on the workgroup id: weight loads are uniform across the workgroup
+// (lavapipe still makes them per-lane loads: see conv2d.wgsl), input loads per lane. Kernels up
+// to 5x5 with strides up to 2 take dwconv2d_tile.wgsl instead (2x faster on lavapipe).
 // With horizontal stride and dilation 1 (most MobileNet/EfficientNet layers) the quad slides a
 // 4-column window along each input row, one load per tap instead of four (measured on lavapipe,
 // MobileNetV2's 3x3 144-channel layer at 56x56: 2.9 -> 2.3 ms).

@@ -9,8 +9,10 @@
 // Threads: one invocation per weight row r and block of 4 batch rows; it streams its row of W
 // once and keeps 4 sums (batch 1, the GEMV of classifier heads, takes a leaner loop: 8.6 GB/s of
 // weights on lavapipe against 3.6 for the 4-row loop, and against 6.0 for a workgroup reducing
-// one row cooperatively through workgroup memory, which was measured and dropped). x is indexed by loop counters only, so its loads are uniform (one
-// scalar load per subgroup on lavapipe); W loads are per lane. 64 invocations per workgroup;
+// one row cooperatively through workgroup memory, which was measured and dropped). x is indexed
+// by loop counters only, so its loads are uniform across the workgroup (though lavapipe still
+// makes them per-lane loads: see conv2d.wgsl); W loads are per lane. Devices with subgroups take
+// linear_sg.wgsl (2.2x on lavapipe) where K is a multiple of 4. 64 invocations per workgroup;
 // workgroup id = row_block + row_blocks * batch_block, on a 2-D grid (linear id = wg.x +
 // wg.y * nwg.x; ids past the end return).
 //

@@ -1,20 +1,10 @@
 //! Golden tests of the classification issue's networks on the GPU (lavapipe in CI): small
 //! resolution for all, full resolution for the heavier families, against PyTorch's outputs.
 
+#[macro_use]
 mod common;
 
-use common::{check_classifier, check_classifier_within};
-
-macro_rules! golden {
-    ($($test:ident => $name:literal, $res:literal;)*) => {
-        $(
-            #[test]
-            fn $test() {
-                check_classifier($name, $res);
-            }
-        )*
-    };
-}
+use common::check_classifier_within;
 
 golden! {
     googlenet_small_matches_torchvision => "googlenet", "small";

@@ -2,20 +2,8 @@
 //! in `../shared/fixtures/classify`, weights rebuilt by the fixtures' weight rule. Each test
 //! prints its measured relative error.
 
+#[macro_use]
 mod common;
-
-use common::check_classifier;
-
-macro_rules! golden {
-    ($($test:ident => $name:literal, $res:literal;)*) => {
-        $(
-            #[test]
-            fn $test() {
-                check_classifier($name, $res);
-            }
-        )*
-    };
-}
 
 golden! {
     lenet5_full_matches_pytorch => "lenet5", "full";

@@ -6,6 +6,19 @@ use wgcnn::wgcnn_io::{Fixture, fixtures_dir};
 use wgcnn::wgcnn_models::{self, BuildOptions};
 use wgcnn::{Engine, EngineOptions};
 
+/// One `#[test]` per `name => "model", "resolution";` line, each running [`check_classifier`].
+#[allow(unused_macros)]
+macro_rules! golden {
+    ($($test:ident => $name:literal, $res:literal;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                common::check_classifier($name, $res);
+            }
+        )*
+    };
+}
+
 /// The engine every test in the binary shares.
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();

@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use wgcnn_graph::{Graph, Node, Op, TensorId, TensorKind};
 use wgcnn_kernels::binary::{self, BinaryOp, Broadcast};
-use wgcnn_kernels::conv2d::{self, ConvDesc};
+use wgcnn_kernels::conv2d::{self, ConvDesc, winograd};
 use wgcnn_kernels::pool2d::{self, PoolMode};
 use wgcnn_kernels::{
-    Context, Launch, adaptive_avgpool2d, copy_channels, dwconv2d, linear, lrn, pad, softmax, unary,
+    Context, Launch, adaptive_avgpool2d, copy_channels, linear, lrn, pad, softmax, unary,
 };
 
 use crate::ExecError;
@@ -25,12 +25,14 @@ pub(crate) struct Lowering<'a> {
     weight_bytes: u64,
     /// A 4-byte buffer bound where a kernel's optional input is absent.
     dummy: wgpu::Buffer,
+    /// Scratch shared by the Winograd convolutions.
+    winograd: winograd::Scratch,
 }
 
 impl<'a> Lowering<'a> {
     pub fn new(ctx: &'a Context, graph: &'a Graph, buffer_of: &'a dyn Fn(TensorId) -> Arc<wgpu::Buffer>) -> Self {
         let dummy = ctx.upload("dummy", &[0.0]);
-        Lowering { ctx, graph, buffer_of, launches: Vec::new(), weight_bytes: 0, dummy }
+        Lowering { ctx, graph, buffer_of, launches: Vec::new(), weight_bytes: 0, dummy, winograd: Default::default() }
     }
 
     pub fn finish(self) -> (Vec<Launch>, u64) {
@@ -112,7 +114,6 @@ impl<'a> Lowering<'a> {
                 let x = self.input(node, 0)?;
                 let w_shape = shape(node.inputs[1]);
                 let weight = self.data(node, node.inputs[1])?;
-                let wb = self.upload(&self.graph.tensor(node.inputs[1]).name, weight)?;
                 let bias = if c.bias { Some(self.upload_input(node, 2)?) } else { None };
                 let residual = if c.residual { Some(self.input(node, node.inputs.len() - 1)?) } else { None };
                 let desc = ConvDesc {
@@ -126,16 +127,21 @@ impl<'a> Lowering<'a> {
                     residual: c.residual,
                     act: c.act.code(),
                 };
+                // The kernel for this layer and device, and the weights in the layout it reads.
+                let variant = conv2d::variant(self.ctx, &desc);
+                let prepared = conv2d::prepare_weights(variant, &desc, weight).map_err(|e| kernel_err(node, e))?;
+                let wb = self.upload(&self.graph.tensor(node.inputs[1]).name, &prepared)?;
                 let bias = bias.as_ref().unwrap_or(&self.dummy);
                 let residual = residual.as_deref().unwrap_or(&self.dummy);
-                let launch = if dwconv2d::is_depthwise(&desc) {
-                    let p = dwconv2d::DwConv2dParams::new(&desc).map_err(|e| kernel_err(node, e))?;
-                    dwconv2d::launch(self.ctx, &node.name, &p, &x, &wb, bias, residual, &out)
+                if variant == conv2d::Variant::Winograd {
+                    let p = winograd::WinogradParams::new(&desc).map_err(|e| kernel_err(node, e))?;
+                    let (v, m) = self.winograd.buffers(self.ctx, &p);
+                    self.launches.extend(winograd::launches(self.ctx, &node.name, &p, &x, &wb, bias, residual, &out, &v, &m));
                 } else {
-                    let p = conv2d::Conv2dParams::new(&desc).map_err(|e| kernel_err(node, e))?;
-                    conv2d::launch(self.ctx, &node.name, &p, &x, &wb, bias, residual, &out)
-                };
-                self.launches.push(launch);
+                    let launch = conv2d::launch_variant(self.ctx, &node.name, variant, &desc, &x, &wb, bias, residual, &out)
+                        .map_err(|e| kernel_err(node, e))?;
+                    self.launches.push(launch);
+                }
             }
             Op::Linear { bias, act } => {
                 let x = self.input(node, 0)?;

@@ -4,31 +4,26 @@
 //! survivors), RoIAlign numerically. Prints each stage's run time (second run, pipelines
 //! compiled) — a measurement, never an assertion.
 
-use std::collections::HashMap;
 use std::error::Error;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use wgcnn_exec::Plan;
 use wgcnn_exec::profile::{Profile, layer_name};
-use wgcnn_graph::interp::{eval_op, infer_roi_scale};
-use wgcnn_graph::{
-    BoxPostprocess, GraphBuilder, INVALID_SCORE, Op, Proposals, ResizeMode, RoiAlign, Tensor,
-    TensorId,
-};
-use wgcnn_io::{Fixture, fixtures_dir};
+use wgcnn_graph::interp::eval_op;
+use wgcnn_graph::{GraphBuilder, Op, ResizeMode, Tensor, TensorId};
 use wgcnn_kernels::{Context, ContextOptions};
 
-type TestResult = Result<(), Box<dyn Error>>;
+// Shared with wgcnn-graph's detect_fixtures, which reads parts this file does not.
+#[allow(dead_code)]
+#[path = "../../wgcnn-graph/tests/support/detect_fixture.rs"]
+mod detect_fixture;
 
-const MODELS: [&str; 6] = [
-    "fasterrcnn_resnet50_fpn",
-    "fasterrcnn_resnet50_fpn_v2",
-    "fasterrcnn_mobilenet_v3_large_fpn",
-    "fasterrcnn_mobilenet_v3_large_320_fpn",
-    "maskrcnn_resnet50_fpn",
-    "keypointrcnn_resnet50_fpn",
-];
+use detect_fixture::{
+    MODELS, Model, boxes_only, match_sets, roi_align_op, tail_only, used_rows, with_score,
+};
+
+type TestResult = Result<(), Box<dyn Error>>;
 
 fn context() -> Arc<Context> {
     static CTX: OnceLock<Arc<Context>> = OnceLock::new();
@@ -36,131 +31,6 @@ fn context() -> Arc<Context> {
         Arc::new(Context::new(&ContextOptions::default()).expect("a GPU adapter (lavapipe in CI)"))
     })
     .clone()
-}
-
-/// `math.log(1000. / 16)`, torchvision's `bbox_xform_clip`.
-fn bbox_clip() -> f32 {
-    (1000f64 / 16.0).ln() as f32
-}
-
-struct Model {
-    name: &'static str,
-    fx: Fixture,
-    meta: HashMap<String, String>,
-}
-
-impl Model {
-    fn open(name: &'static str) -> Result<Model, Box<dyn Error>> {
-        let fx = Fixture::open(
-            fixtures_dir()
-                .join("detect")
-                .join(format!("{name}.safetensors")),
-        )?;
-        let meta = fx.metadata().clone();
-        Ok(Model { name, fx, meta })
-    }
-
-    fn t(&self, key: &str) -> Result<Tensor, Box<dyn Error>> {
-        Ok(self.fx.tensor(key)?)
-    }
-
-    fn meta<T: std::str::FromStr>(&self, key: &str) -> Result<T, Box<dyn Error>> {
-        let v = self
-            .meta
-            .get(key)
-            .ok_or_else(|| format!("{}: no metadata {key}", self.name))?;
-        v.trim()
-            .parse()
-            .map_err(|_| format!("{}: metadata {key} = {v:?} does not parse", self.name).into())
-    }
-
-    /// `transform.image_sizes` `[[h, w]]`.
-    fn image_size(&self) -> Result<[usize; 2], Box<dyn Error>> {
-        let v = self
-            .meta
-            .get("transform.image_sizes")
-            .ok_or_else(|| format!("{}: no transform.image_sizes", self.name))?;
-        let nums: Vec<usize> = v
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|s| !s.is_empty())
-            .map(str::parse)
-            .collect::<Result<_, _>>()?;
-        match nums.as_slice() {
-            [h, w] => Ok([*h, *w]),
-            _ => Err(format!(
-                "{}: transform.image_sizes {v:?} is not one [h, w]",
-                self.name
-            )
-            .into()),
-        }
-    }
-
-    /// torchvision's `rpn_score_thresh`: 0.05 for the MobileNetV3 builders, else 0.0.
-    fn rpn_score_thresh(&self) -> f32 {
-        if self.name.contains("mobilenet") {
-            0.05
-        } else {
-            0.0
-        }
-    }
-
-    /// The RPN head outputs per level.
-    fn rpn_levels(&self) -> Result<Vec<(Tensor, Tensor)>, Box<dyn Error>> {
-        let mut levels = Vec::new();
-        while self
-            .fx
-            .contains(&format!("rpn.objectness.{}", levels.len()))
-        {
-            let l = levels.len();
-            levels.push((
-                self.t(&format!("rpn.objectness.{l}"))?,
-                self.t(&format!("rpn.bbox_deltas.{l}"))?,
-            ));
-        }
-        Ok(levels)
-    }
-
-    fn proposals_op(&self, level_sizes: Vec<usize>) -> Result<Proposals, Box<dyn Error>> {
-        Ok(Proposals {
-            level_sizes,
-            pre_nms_top_n: self.meta("rpn_pre_nms_top_n")?,
-            post_nms_top_n: self.meta("rpn_post_nms_top_n")?,
-            nms_thresh: self.meta("rpn_nms_thresh")?,
-            score_thresh: self.rpn_score_thresh(),
-            min_size: 1e-3,
-            image_size: self.image_size()?,
-            bbox_clip: bbox_clip(),
-        })
-    }
-
-    /// The `MultiScaleRoIAlign(["0", "1", "2", "3"])` levels present and their scales.
-    fn roi_levels(&self) -> Result<(Vec<Tensor>, Vec<f32>), Box<dyn Error>> {
-        let image_h = self.image_size()?[0];
-        let (mut feats, mut scales) = (Vec::new(), Vec::new());
-        for l in 0..4 {
-            let key = format!("features.{l}");
-            if self.fx.contains(&key) {
-                let f = self.t(&key)?;
-                scales.push(infer_roi_scale(f.shape[2], image_h));
-                feats.push(f);
-            }
-        }
-        Ok((feats, scales))
-    }
-
-    /// The reference proposals as `[1, R, 5]` rows with score 1.
-    fn proposals_input(&self) -> Result<Tensor, Box<dyn Error>> {
-        with_score(&self.t("rpn.proposals")?, 1.0)
-    }
-}
-
-fn with_score(boxes: &Tensor, score: f32) -> Result<Tensor, Box<dyn Error>> {
-    let data: Vec<f32> = boxes
-        .data
-        .chunks_exact(4)
-        .flat_map(|b| [b[0], b[1], b[2], b[3], score])
-        .collect();
-    Ok(Tensor::new(&[1, boxes.data.len() / 4, 5], data)?)
 }
 
 /// The RPN graph part: per level `[N, A, H, W]` objectness and `[N, 4A, H, W]` deltas to
@@ -264,103 +134,6 @@ fn stage_profile(plan: &Plan, inputs: &[Tensor], node: &str) -> Result<String, B
     ))
 }
 
-fn iou(a: &[f32], b: &[f32]) -> f32 {
-    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = w * h;
-    inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-}
-
-/// Rows `(box, score, label)`; the label is ignored when `None`.
-type Rows = Vec<([f32; 4], f32, Option<f32>)>;
-
-#[derive(Debug)]
-struct Matching {
-    in_place: usize,
-    unmatched_want: Vec<usize>,
-    unmatched_got: Vec<usize>,
-    max_box_diff: f32,
-    max_score_diff: f32,
-}
-
-/// Matches each reference row to the produced row of the same label with the best IoU > 0.99.
-fn match_sets(got: &Rows, want: &Rows) -> Matching {
-    let best = |r: &([f32; 4], f32, Option<f32>), pool: &Rows| {
-        pool.iter()
-            .enumerate()
-            .filter(|(_, o)| o.2 == r.2)
-            .map(|(i, o)| (i, iou(&r.0, &o.0)))
-            .filter(|(_, v)| *v > 0.99)
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-    };
-    let close = |g: &[f32; 4], w: &[f32; 4]| g.iter().zip(w).all(|(a, b)| (a - b).abs() <= 1e-3);
-    let mut m = Matching {
-        in_place: got
-            .iter()
-            .zip(want)
-            .filter(|(g, w)| close(&g.0, &w.0) && g.2 == w.2)
-            .count(),
-        unmatched_want: Vec::new(),
-        unmatched_got: Vec::new(),
-        max_box_diff: 0.0,
-        max_score_diff: 0.0,
-    };
-    for (i, w) in want.iter().enumerate() {
-        match best(w, got) {
-            Some((j, _)) => {
-                let g = &got[j];
-                m.max_box_diff =
-                    g.0.iter()
-                        .zip(&w.0)
-                        .fold(m.max_box_diff, |d, (a, b)| d.max((a - b).abs()));
-                m.max_score_diff = m.max_score_diff.max((g.1 - w.1).abs());
-            }
-            None => m.unmatched_want.push(i),
-        }
-    }
-    for (j, g) in got.iter().enumerate() {
-        if best(g, want).is_none() {
-            m.unmatched_got.push(j);
-        }
-    }
-    m
-}
-
-/// The used rows of a fixed-capacity output `[1, cap, width]`, after checking that the unused
-/// ones all come last and are zero with score -1.
-fn used_rows(out: &Tensor) -> Result<Rows, Box<dyn Error>> {
-    let width = out.shape[2];
-    let used = out
-        .data
-        .chunks_exact(width)
-        .take_while(|r| r[4] != INVALID_SCORE)
-        .count();
-    for (i, r) in out.data.chunks_exact(width).enumerate().skip(used) {
-        let blank = r
-            .iter()
-            .enumerate()
-            .all(|(k, &v)| if k == 4 { v == INVALID_SCORE } else { v == 0.0 });
-        if !blank {
-            return Err(
-                format!("row {i} after {used} used rows is not an unused row: {r:?}").into(),
-            );
-        }
-    }
-    Ok(out
-        .data
-        .chunks_exact(width)
-        .take(used)
-        .map(|r| ([r[0], r[1], r[2], r[3]], r[4], (width == 6).then(|| r[5])))
-        .collect())
-}
-
-/// Unmatched rows only in the tail of the ranking (near ties reorder which boxes pass NMS and
-/// the top-n cut): at most `slack`, each past the first 90 % of `rows`.
-fn tail_only(unmatched: &[usize], rows: &Rows, slack: usize) -> bool {
-    let cutoff = rows.len() * 9 / 10;
-    unmatched.len() <= slack && unmatched.iter().all(|&i| i >= cutoff)
-}
-
 /// Proposals (RPN head outputs -> Permute/Reshape/Concat -> Proposals) on the GPU.
 fn proposals_plan(m: &Model) -> Result<(Plan, Vec<Tensor>), Box<dyn Error>> {
     let levels = m.rpn_levels()?;
@@ -386,16 +159,8 @@ fn gpu_proposals_match_torchvision_rpn_filter_proposals() -> TestResult {
         let m = Model::open(name)?;
         let (plan, inputs) = proposals_plan(&m)?;
         let (out, elapsed) = run_timed(&plan, &inputs)?;
-        let got: Rows = used_rows(&out[0])?
-            .into_iter()
-            .map(|(b, _, _)| (b, 0.0, None))
-            .collect();
-        let want: Rows = m
-            .t("rpn.proposals")?
-            .data
-            .chunks_exact(4)
-            .map(|b| ([b[0], b[1], b[2], b[3]], 0.0, None))
-            .collect();
+        let got = boxes_only(used_rows(&out[0])?);
+        let want = m.proposal_rows()?;
         let mm = match_sets(&got, &want);
         println!(
             "{name}: GPU proposals {} (want {}), in place {}, unmatched want {:?} got {:?}, max box diff {:.2e}; {} launches, {elapsed:.2?} per run",
@@ -435,14 +200,7 @@ fn roi_align_plan(
     for (l, f) in feats.iter().enumerate() {
         ins.push(b.input(&format!("features.{l}"), &f.shape));
     }
-    let op = RoiAlign {
-        output,
-        sampling_ratio: 2,
-        scales,
-        canonical_scale: 224.0,
-        canonical_level: 4.0,
-        aligned: false,
-    };
+    let op = roi_align_op(output, scales);
     let y = b.node("roi_heads.box_roi_pool", Op::RoiAlign(op), &ins)?;
     b.output(y);
     let plan = Plan::new(context(), &b.finish())?;
@@ -502,18 +260,6 @@ fn gpu_roi_align_14x14_matches_mask_and_keypoint_roi_pools_first8() -> TestResul
     Ok(())
 }
 
-fn postprocess_op(m: &Model) -> Result<BoxPostprocess, Box<dyn Error>> {
-    Ok(BoxPostprocess {
-        image_size: m.image_size()?,
-        weights: [10.0, 10.0, 5.0, 5.0],
-        bbox_clip: bbox_clip(),
-        score_thresh: m.meta("box_score_thresh")?,
-        nms_thresh: m.meta("box_nms_thresh")?,
-        detections_per_img: m.meta("detections_per_img")?,
-        min_size: 1e-2,
-    })
-}
-
 #[test]
 fn gpu_box_postprocess_and_scale_boxes_match_torchvision_detections() -> TestResult {
     let mut failures = Vec::new();
@@ -538,7 +284,7 @@ fn gpu_box_postprocess_and_scale_boxes_match_torchvision_detections() -> TestRes
         ];
         let det = b.node(
             "roi_heads.postprocess_detections",
-            Op::BoxPostprocess(postprocess_op(&m)?),
+            Op::BoxPostprocess(m.box_postprocess_op()?),
             &ins,
         )?;
         let orig = b.node("transform.postprocess", Op::ScaleBoxes { scale }, &[det])?;
@@ -547,22 +293,8 @@ fn gpu_box_postprocess_and_scale_boxes_match_torchvision_detections() -> TestRes
         let plan = Plan::new(context(), &b.finish())?;
         let inputs = [logits, reg, props];
         let (out, elapsed) = run_timed(&plan, &inputs)?;
-        let rows = |prefix: &str| -> Result<Rows, Box<dyn Error>> {
-            let (bx, sc, lb) = (
-                m.t(&format!("{prefix}.boxes"))?,
-                m.t(&format!("{prefix}.scores"))?,
-                m.t(&format!("{prefix}.labels"))?,
-            );
-            Ok(bx
-                .data
-                .chunks_exact(4)
-                .zip(&sc.data)
-                .zip(&lb.data)
-                .map(|((b, &s), &l)| ([b[0], b[1], b[2], b[3]], s, Some(l)))
-                .collect())
-        };
-        let (got, want) = (used_rows(&out[0])?, rows("detections")?);
-        let (got_orig, want_orig) = (used_rows(&out[1])?, rows("output")?);
+        let (got, want) = (used_rows(&out[0])?, m.labelled_rows("detections")?);
+        let (got_orig, want_orig) = (used_rows(&out[1])?, m.labelled_rows("output")?);
         let (mm, mo) = (match_sets(&got, &want), match_sets(&got_orig, &want_orig));
         println!(
             "{name}: GPU detections {} (want {}), in place {}, unmatched want {:?} got {:?}, max box diff {:.2e}, max score diff {:.2e}; scaled boxes max diff {:.2e}; {} launches, {elapsed:.2?} per run",
@@ -618,14 +350,7 @@ fn gpu_rpn_to_roi_align_runs_in_one_plan_without_read_back() -> TestResult {
     for (l, f) in feats.iter().enumerate() {
         ins.push(b.input(&format!("features.{l}"), &f.shape));
     }
-    let op = RoiAlign {
-        output: [7, 7],
-        sampling_ratio: 2,
-        scales,
-        canonical_scale: 224.0,
-        canonical_level: 4.0,
-        aligned: false,
-    };
+    let op = roi_align_op([7, 7], scales);
     let pooled = b.node("box_roi_pool", Op::RoiAlign(op), &ins)?;
     b.output(props);
     b.output(pooled);

@@ -3,45 +3,10 @@
 
 use wgcnn_graph::{GraphError, Op, ResizeMode, Tensor, interp::eval_op};
 
-fn t(shape: &[usize], data: &[f32]) -> Tensor {
-    Tensor {
-        shape: shape.to_vec(),
-        data: data.to_vec(),
-    }
-}
+#[path = "support/tensors.rs"]
+mod tensors;
 
-/// A tensor whose value at each position is given by `f(index)`.
-fn from_fn(shape: &[usize], f: impl Fn(&[usize]) -> f32) -> Tensor {
-    let n: usize = shape.iter().product();
-    let mut idx = vec![0usize; shape.len()];
-    let mut data = Vec::with_capacity(n);
-    for _ in 0..n {
-        data.push(f(&idx));
-        for ax in (0..shape.len()).rev() {
-            idx[ax] += 1;
-            if idx[ax] < shape[ax] {
-                break;
-            }
-            idx[ax] = 0;
-        }
-    }
-    Tensor {
-        shape: shape.to_vec(),
-        data,
-    }
-}
-
-fn check(what: &str, got: &Tensor, want: &Tensor, tol: f32) {
-    let err = got.max_abs_diff(want);
-    println!("{what}: max abs error {err:.3e}");
-    assert_eq!(got.shape, want.shape, "{what}: shape");
-    assert!(
-        err <= tol,
-        "{what}: error {err} > {tol}\n got {:?}\nwant {:?}",
-        got.data,
-        want.data
-    );
-}
+use tensors::{check, from_fn, t};
 
 fn resize(x: &Tensor, size: [usize; 2], mode: ResizeMode) -> Result<Tensor, GraphError> {
     eval_op(&Op::Resize { size, mode }, &[x])

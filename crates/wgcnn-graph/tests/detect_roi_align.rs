@@ -5,32 +5,10 @@
 use wgcnn_graph::interp::{eval_op, infer_roi_scale};
 use wgcnn_graph::{GraphError, INVALID_SCORE, Op, RoiAlign, Tensor};
 
-fn from_fn(shape: &[usize], f: impl Fn(&[usize]) -> f32) -> Tensor {
-    let n: usize = shape.iter().product();
-    let mut idx = vec![0usize; shape.len()];
-    let mut data = Vec::with_capacity(n);
-    for _ in 0..n {
-        data.push(f(&idx));
-        for ax in (0..shape.len()).rev() {
-            idx[ax] += 1;
-            if idx[ax] < shape[ax] {
-                break;
-            }
-            idx[ax] = 0;
-        }
-    }
-    Tensor {
-        shape: shape.to_vec(),
-        data,
-    }
-}
+#[path = "support/tensors.rs"]
+mod tensors;
 
-fn t(shape: &[usize], data: &[f32]) -> Tensor {
-    Tensor {
-        shape: shape.to_vec(),
-        data: data.to_vec(),
-    }
-}
+use tensors::{check, from_fn, t};
 
 fn op(output: usize, sampling_ratio: usize, scales: &[f32], aligned: bool) -> Op {
     Op::RoiAlign(RoiAlign {
@@ -41,18 +19,6 @@ fn op(output: usize, sampling_ratio: usize, scales: &[f32], aligned: bool) -> Op
         canonical_level: 4.0,
         aligned,
     })
-}
-
-fn check(what: &str, got: &Tensor, want: &Tensor, tol: f32) {
-    let err = got.max_abs_diff(want);
-    println!("{what}: max abs error {err:.3e}");
-    assert_eq!(got.shape, want.shape, "{what}: shape");
-    assert!(
-        err <= tol,
-        "{what}: error {err} > {tol}\n got {:?}\nwant {:?}",
-        got.data,
-        want.data
-    );
 }
 
 #[test]

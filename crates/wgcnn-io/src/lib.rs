@@ -43,6 +43,13 @@ pub enum IoError {
         #[source]
         source: std::io::Error,
     },
+    /// The file could not be written.
+    #[error("{}: cannot write: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The file is not a valid instance of its format (truncated, corrupted, malformed header).
     #[error("{}: not a valid {format} file: {reason}", path.display())]
     Corrupt {
@@ -73,6 +80,14 @@ pub enum IoError {
     /// An ONNX model could not be imported (see [`onnx::OnnxError`]).
     #[error(transparent)]
     Onnx(#[from] onnx::OnnxError),
+}
+
+/// Reads the whole of `path`, or [`IoError::Read`] naming it.
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, IoError> {
+    fs::read(path).map_err(|source| IoError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Opens a weight file, telling the format from its content rather than its extension:

@@ -31,11 +31,7 @@ impl SafetensorsFile {
     /// Reads and validates `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, IoError> {
         let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|source| IoError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_bytes(path, bytes)
+        Self::from_bytes(path, crate::read_file(path)?)
     }
 
     /// Parses a safetensors file already in memory; `path` is only used in error messages.
@@ -166,7 +162,7 @@ pub fn save_safetensors(
     }
     let encoded = ::safetensors::tensor::serialize(views, metadata)
         .map_err(|e| IoError::Corrupt { path: path.to_path_buf(), format: "safetensors", reason: e.to_string() })?;
-    std::fs::write(path, encoded).map_err(|source| IoError::Read { path: path.to_path_buf(), source })
+    fs::write(path, encoded).map_err(|source| IoError::Write { path: path.to_path_buf(), source })
 }
 
 

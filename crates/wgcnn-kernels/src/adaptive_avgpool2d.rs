@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
 
+use crate::softmax::{cooperative, groups};
 use crate::{Access, Context, Kernel, KernelSpec, Launch, MAX_GROUPS, grid, shaders};
 
 pub const SPEC: KernelSpec = KernelSpec {
@@ -20,9 +21,6 @@ pub const SPEC: KernelSpec = KernelSpec {
 /// workgroup reduction was slower in every case measured, e.g. global pooling 64x56x56 208 us
 /// vs 531 us, 64x112x112 752 us vs 1415 us, 2048x7x7 104 us vs 6.6 ms.
 pub const COOPERATIVE_WINDOW: usize = 256;
-
-/// Invocations per workgroup (`WG` in the shader).
-const WORKGROUP: u32 = 64;
 
 /// Mirrors `Params` in `shaders/adaptive_avgpool2d.wgsl`; keep both in step.
 #[repr(C)]
@@ -60,8 +58,7 @@ impl AdaptiveAvgPool2dParams {
             width: w as u32,
             out_height: out[0] as u32,
             out_width: out[1] as u32,
-            cooperative: (window >= COOPERATIVE_WINDOW
-                && ctx.info.device_type != wgpu::DeviceType::Cpu) as u32,
+            cooperative: cooperative(ctx, window, COOPERATIVE_WINDOW) as u32,
             _pad0: 0,
             _pad1: 0,
         }
@@ -81,17 +78,12 @@ pub fn launch(
     x: &wgpu::Buffer,
     y: &wgpu::Buffer,
 ) -> Launch {
-    let groups = if p.cooperative == 1 {
-        p.total
-    } else {
-        p.total.div_ceil(WORKGROUP)
-    };
     ctx.launch(
         label,
         &kernel(ctx),
         bytemuck::bytes_of(p),
         &[x, y],
-        grid(groups, MAX_GROUPS),
+        grid(groups(p.cooperative, p.total), MAX_GROUPS),
     )
 }
 

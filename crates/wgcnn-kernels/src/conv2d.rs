@@ -1,13 +1,24 @@
 //! `conv2d`: general 2-D convolution (any kernel, stride, asymmetric padding, dilation, groups)
 //! as an implicit GEMM with a fused epilogue `act(conv + bias + residual)`.
-//! Shader: `shaders/conv2d.wgsl`. Depthwise convolutions have their own kernel
-//! ([`crate::dwconv2d`]); both take their geometry as a [`ConvDesc`].
+//! Shaders: `shaders/conv2d.wgsl` (any device) and `shaders/conv2d_sg.wgsl` (the same
+//! computation with weights shared through subgroup broadcasts: devices with subgroups of at
+//! least 8 lanes). Depthwise convolutions have their own kernel ([`crate::dwconv2d`]), and 3x3
+//! stride-1 layers a Winograd path ([`winograd`]); all take their geometry as a [`ConvDesc`],
+//! and [`variant`] picks one per layer and device.
 
 use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
 
 use crate::{Access, Context, Kernel, KernelError, KernelSpec, Launch, MAX_GROUPS, grid, shaders};
+
+mod variants;
+pub mod winograd;
+
+pub use variants::{
+    POINTWISE_SPEC, SG_SPEC, SG4_SPEC, Variant, launch_for, launch_sg, launch_variant,
+    prepare_weights, subgroups_usable, variant,
+};
 
 /// The kernel's registry entry: params, then x, weight, bias, residual, y.
 pub const SPEC: KernelSpec = KernelSpec {
@@ -24,6 +35,10 @@ pub const SPEC: KernelSpec = KernelSpec {
 
 /// Output pixels per workgroup (64 invocations x 4 pixels); keep in step with the shader.
 const PIXELS_PER_GROUP: usize = 256;
+/// Output pixels and channels per workgroup of `conv2d_sg` (8 lanes x 4 pixels, 16 channels).
+const SG_PIXELS_PER_GROUP: usize = 32;
+const SG_CHANNELS: usize = 16;
+
 /// The channel blocks the shader's `override CB` supports.
 const BLOCKS: [usize; 2] = [16, 4];
 
@@ -218,6 +233,19 @@ impl Conv2dParams {
         })
     }
 
+    /// Params of `desc` for `conv2d_sg` (32-pixel, 16-channel workgroups), or an error naming
+    /// the shapes that do not fit.
+    pub fn subgroup(desc: &ConvDesc) -> Result<Self, KernelError> {
+        let p = Conv2dParams::new(desc)?;
+        let [n, k, oh, ow] = desc.output()?;
+        Ok(Conv2dParams {
+            pixel_blocks: (n * oh * ow).div_ceil(SG_PIXELS_PER_GROUP) as u32,
+            chan_blocks: (k / desc.groups).div_ceil(SG_CHANNELS) as u32,
+            cb: SG_CHANNELS as u32,
+            ..p
+        })
+    }
+
     /// Workgroups the launch needs (before folding onto a 2-D grid).
     pub fn workgroups(&self) -> u32 {
         self.pixel_blocks * self.chan_blocks * self.groups
@@ -261,39 +289,6 @@ pub fn launch(
         &[x, weight, bias, residual, y],
         groups,
     )
-}
-
-/// Records `desc` on the kernel that suits it: [`crate::dwconv2d`] for depthwise convolutions
-/// ([`crate::dwconv2d::is_depthwise`]), this module's general kernel otherwise. Buffers as in
-/// [`launch`]. Errors name the shapes that do not fit.
-#[allow(clippy::too_many_arguments)]
-pub fn launch_for(
-    ctx: &Context,
-    label: &str,
-    desc: &ConvDesc,
-    x: &wgpu::Buffer,
-    weight: &wgpu::Buffer,
-    bias: &wgpu::Buffer,
-    residual: &wgpu::Buffer,
-    y: &wgpu::Buffer,
-) -> Result<Launch, KernelError> {
-    if crate::dwconv2d::is_depthwise(desc) {
-        let p = crate::dwconv2d::DwConv2dParams::new(desc)?;
-        Ok(crate::dwconv2d::launch(
-            ctx, label, &p, x, weight, bias, residual, y,
-        ))
-    } else {
-        Ok(launch(
-            ctx,
-            label,
-            &Conv2dParams::new(desc)?,
-            x,
-            weight,
-            bias,
-            residual,
-            y,
-        ))
-    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ mod tests;
 pub use postprocess::{BoxPostprocessDesc, box_postprocess};
 pub use proposals::{ProposalsDesc, proposals};
 
-use crate::KernelError;
+use crate::{Context, KernelError};
 
 /// The most candidates per level (RPN `pre_nms_top_n`) or proposals per image (box head).
 pub const MAX_CANDIDATES: usize = crate::topk_sort::BLOCK;
@@ -41,4 +41,18 @@ fn to_u32(kernel: &'static str, what: &str, n: usize) -> Result<u32, KernelError
             format!("{what} = {n} exceeds the u32 range of the kernels"),
         )
     })
+}
+
+/// The scratch buffer of `pairs` sort pairs (key, index: 8 bytes each), or an error when one
+/// binding cannot hold them.
+fn pairs_buffer(ctx: &Context, label: &str, pairs: usize) -> Result<wgpu::Buffer, KernelError> {
+    let bytes = pairs as u64 * 8;
+    if bytes > ctx.max_binding() {
+        return Err(KernelError::TooLarge {
+            what: format!("{label}: sort pairs"),
+            needed: bytes,
+            limit: ctx.max_binding(),
+        });
+    }
+    Ok(ctx.storage(&format!("{label}[pairs]"), bytes))
 }

@@ -1,6 +1,8 @@
 //! `dwconv2d`: depthwise convolution (groups == C, K = multiplier * C) with the fused epilogue
-//! `act(conv + bias + residual)`. Shader: `shaders/dwconv2d.wgsl`. Takes the same
-//! [`ConvDesc`] as [`crate::conv2d`].
+//! `act(conv + bias + residual)`. Shaders: `shaders/dwconv2d.wgsl` (any kernel size, stride,
+//! dilation) and `shaders/dwconv2d_tile.wgsl` (4-column strips walked down with the input rows
+//! kept in registers, one pipeline per kernel size up to 5x5 and stride up to 2, undilated: the
+//! MobileNet and EfficientNet layers); [`launch_for`] picks one. Takes the same [`ConvDesc`] as [`crate::conv2d`].
 
 use std::sync::Arc;
 
@@ -22,8 +24,35 @@ pub const SPEC: KernelSpec = KernelSpec {
     ],
 };
 
+/// The tiled variant's registry entry: the same bindings as [`SPEC`].
+pub const TILE_SPEC: KernelSpec = KernelSpec {
+    name: "dwconv2d_tile",
+    source: shaders::DWCONV2D_TILE,
+    buffers: SPEC.buffers,
+};
+
 /// Invocations per workgroup, each computing 4 outputs of a row; keep in step with the shader.
 const LANES: usize = 64;
+/// The tiled variant's output strips (4 columns, up to 16 rows), largest kernel side and
+/// stride; keep in step with the shader.
+const TILE: usize = 4;
+const TILE_ROWS: usize = 16;
+const TILE_MAX_KERNEL: usize = 5;
+const TILE_MAX_STRIDE: usize = 2;
+
+/// Whether `dwconv2d_tile` computes `desc` (depthwise, see [`is_depthwise`]): kernel sides up
+/// to 5, strides up to 2, dilation 1.
+pub fn tile_fits(desc: &ConvDesc) -> bool {
+    let [_, _, kh, kw] = desc.weight;
+    is_depthwise(desc)
+        && desc.dilation == [1, 1]
+        && (1..=TILE_MAX_KERNEL).contains(&kh)
+        && (1..=TILE_MAX_KERNEL).contains(&kw)
+        && desc
+            .stride
+            .iter()
+            .all(|s| (1..=TILE_MAX_STRIDE).contains(s))
+}
 
 /// Mirrors `Params` in `shaders/dwconv2d.wgsl`; keep both in step (96 bytes, 16-byte multiple).
 #[repr(C)]
@@ -112,9 +141,54 @@ impl DwConv2dParams {
         })
     }
 
+    /// Params of `desc` for `dwconv2d_tile` (see [`tile_fits`]): `quads_w` counts 4-column
+    /// strips per row and `plane_blocks` 16-row blocks per plane.
+    pub fn tile(desc: &ConvDesc) -> Result<Self, KernelError> {
+        let p = DwConv2dParams::new(desc)?;
+        if !tile_fits(desc) {
+            return Err(KernelError::BadShape {
+                kernel: "dwconv2d_tile",
+                detail: format!(
+                    "weight {:?}, stride {:?}, dilation {:?}: the tiled kernel takes sides up to \
+                     {TILE_MAX_KERNEL}, strides up to {TILE_MAX_STRIDE}, dilation 1",
+                    desc.weight, desc.stride, desc.dilation
+                ),
+            });
+        }
+        let p = DwConv2dParams {
+            quads_w: p.out_w.div_ceil(TILE as u32),
+            plane_blocks: p.out_h.div_ceil(TILE_ROWS as u32),
+            ..p
+        };
+        if p.tile_grid().iter().any(|&g| g > MAX_GROUPS) {
+            return Err(KernelError::BadShape {
+                kernel: "dwconv2d_tile",
+                detail: format!(
+                    "output [{}, {}, {}, {}] needs a workgroup grid {:?} over {MAX_GROUPS} on an axis",
+                    p.batch,
+                    p.out_c,
+                    p.out_h,
+                    p.out_w,
+                    p.tile_grid()
+                ),
+            });
+        }
+        Ok(p)
+    }
+
     /// Workgroups the launch needs (before folding onto a 2-D grid).
     pub fn workgroups(&self) -> u32 {
         self.plane_blocks * self.batch * self.out_c
+    }
+
+    /// The 3-D grid of 8-invocation workgroups a `dwconv2d_tile` launch with these params
+    /// needs: (8-channel groups, strips per row, row blocks x images).
+    pub fn tile_grid(&self) -> [u32; 3] {
+        [
+            self.out_c.div_ceil(8),
+            self.quads_w,
+            self.plane_blocks * self.batch,
+        ]
     }
 
     /// Elements of the output `[N, K, OH, OW]`.
@@ -149,6 +223,69 @@ pub fn launch(
         &[x, weight, bias, residual, y],
         groups,
     )
+}
+
+/// Records `y = act(dwconv(x, weight) + bias + residual)` on `dwconv2d_tile` with params from
+/// [`DwConv2dParams::tile`]; its pipeline is specialized to the params' kernel size and stride.
+/// Buffers as in [`launch`].
+#[allow(clippy::too_many_arguments)]
+pub fn launch_tile(
+    ctx: &Context,
+    label: &str,
+    p: &DwConv2dParams,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+    residual: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Launch {
+    let constants = [
+        ("KH", f64::from(p.kernel_h)),
+        ("KW", f64::from(p.kernel_w)),
+        ("SH", f64::from(p.stride_h)),
+        ("SW", f64::from(p.stride_w)),
+    ];
+    ctx.launch(
+        label,
+        &ctx.kernel(&TILE_SPEC, &constants),
+        bytemuck::bytes_of(p),
+        &[x, weight, bias, residual, y],
+        p.tile_grid(),
+    )
+}
+
+/// Records the depthwise convolution `desc` on `dwconv2d_tile` where it fits ([`tile_fits`]),
+/// on `dwconv2d` otherwise. Buffers as in [`launch`]; errors name the shapes.
+#[allow(clippy::too_many_arguments)]
+pub fn launch_for(
+    ctx: &Context,
+    label: &str,
+    desc: &ConvDesc,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+    residual: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Result<Launch, KernelError> {
+    let tiled = if tile_fits(desc) {
+        DwConv2dParams::tile(desc).ok()
+    } else {
+        None
+    };
+    Ok(if let Some(p) = tiled {
+        launch_tile(ctx, label, &p, x, weight, bias, residual, y)
+    } else {
+        launch(
+            ctx,
+            label,
+            &DwConv2dParams::new(desc)?,
+            x,
+            weight,
+            bias,
+            residual,
+            y,
+        )
+    })
 }
 
 #[cfg(test)]
@@ -288,5 +425,88 @@ mod tests {
             }
         }
         println!("dwconv2d: 120 random cases (+30 via conv2d), worst relative error {worst:.3e}");
+    }
+
+    #[test]
+    fn dwconv2d_tile_mobilenet_and_efficientnet_shapes() {
+        // 3x3 and 5x5, strides 1 and 2, symmetric and TF "SAME" padding, partial 4x4 blocks.
+        let mut rng = Rng::new(31);
+        for (i, (k, s, pad)) in [
+            (3, 1, [1; 4]),
+            (3, 2, [1; 4]),
+            (3, 2, [0, 0, 1, 1]),
+            (5, 1, [2; 4]),
+            (5, 2, [1, 1, 2, 2]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let d = ConvDesc {
+                bias: true,
+                residual: s == 1,
+                ..dw([1, 6, 15, 13], 1, [k, k], [s, s], pad, [1, 1])
+            };
+            check(
+                &mut rng,
+                "dwconv2d_tile_mobilenet_and_efficientnet_shapes",
+                &d,
+                ACTS[i],
+                Which::DepthwiseTile,
+            );
+        }
+    }
+
+    #[test]
+    fn dwconv2d_tile_random_shapes_match_interpreter() {
+        let mut rng = Rng::new(32);
+        let mut worst = 0f32;
+        for case in 0..60 {
+            // A few kernel shapes and strides: each pair is a pipeline of its own to compile.
+            let (kh, kw): (usize, usize) = [(3, 3), (5, 5), (1, 3), (3, 5)][rng.range(0, 3)];
+            let stride = [[1, 1], [2, 2], [1, 2]][rng.range(0, 2)];
+            let pad = [
+                rng.range(0, 2),
+                rng.range(0, 2),
+                rng.range(0, 2),
+                rng.range(0, 2),
+            ];
+            let h = rng.range(kh.saturating_sub(pad[0] + pad[2]).max(1), 19);
+            let w = rng.range(kw.saturating_sub(pad[1] + pad[3]).max(1), 19);
+            let d = ConvDesc {
+                bias: rng.range(0, 1) == 1,
+                residual: rng.range(0, 2) == 0,
+                ..dw(
+                    [rng.range(1, 2), rng.range(1, 9), h, w],
+                    rng.range(1, 2),
+                    [kh, kw],
+                    stride,
+                    pad,
+                    [1, 1],
+                )
+            };
+            assert!(tile_fits(&d), "{d:?}");
+            worst = worst.max(check(
+                &mut rng,
+                &format!("tile random case {case}"),
+                &d,
+                ACTS[case % ACTS.len()],
+                Which::DepthwiseTile,
+            ));
+        }
+        println!("dwconv2d_tile: 60 random cases, worst relative error {worst:.3e}");
+    }
+
+    #[test]
+    fn dwconv2d_tile_rejects_dilation_and_large_kernels() {
+        for d in [
+            dw([1, 4, 9, 9], 1, [3, 3], [1, 1], [2; 4], [2, 2]),
+            dw([1, 4, 9, 9], 1, [7, 7], [1, 1], [3; 4], [1, 1]),
+            dw([1, 4, 9, 9], 1, [3, 3], [3, 3], [1; 4], [1, 1]),
+        ] {
+            assert!(!tile_fits(&d), "{d:?}");
+            let err = DwConv2dParams::tile(&d).expect_err("not for the tiled kernel");
+            println!("{err}");
+            assert!(err.to_string().contains("dwconv2d_tile"), "{err}");
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! `linear`: `y = act(x W^T + b)` for `x [N, K]`, `W [M, K]`, with W split by rows across
 //! bindings when it exceeds the device's largest storage binding (VGG-16's first classifier
-//! layer: 392 MiB). Shader: `shaders/linear.wgsl`.
+//! layer: 392 MiB). Shaders: `shaders/linear.wgsl` (any device) and `shaders/linear_sg.wgsl`
+//! (x shared through subgroup broadcasts; devices with subgroups of at least 8 lanes, see
+//! [`crate::conv2d::subgroups_usable`]), picked by [`launches`].
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -16,8 +18,17 @@ pub const SPEC: KernelSpec = KernelSpec {
     buffers: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite],
 };
 
+/// The subgroup variant's registry entry: the same bindings as [`SPEC`].
+pub const SG_SPEC: KernelSpec = KernelSpec {
+    name: "linear_sg",
+    source: shaders::LINEAR_SG,
+    buffers: SPEC.buffers,
+};
+
 /// Weight rows per workgroup (one per invocation); keep in step with the shader.
 const ROWS_PER_GROUP: usize = 64;
+/// Weight rows per workgroup of `linear_sg` (one per lane).
+const SG_ROWS_PER_GROUP: usize = 8;
 /// Batch rows per invocation; keep in step with the shader.
 const BATCH_PER_INVOCATION: usize = 4;
 
@@ -175,8 +186,34 @@ pub fn launch(
     )
 }
 
+/// As [`launch`], on `linear_sg` (8 rows per workgroup: `p.row_blocks` is recomputed); the
+/// device must have subgroups of at least 8 lanes and K be a multiple of 4.
+pub fn launch_sg(
+    ctx: &Context,
+    label: &str,
+    p: &LinearParams,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Launch {
+    let p = LinearParams {
+        row_blocks: (p.rows as usize).div_ceil(SG_ROWS_PER_GROUP) as u32,
+        ..*p
+    };
+    let groups = grid(p.workgroups(), MAX_GROUPS);
+    ctx.launch(
+        label,
+        &ctx.kernel(&SG_SPEC, &[]),
+        bytemuck::bytes_of(&p),
+        &[x, weight, bias, y],
+        groups,
+    )
+}
+
 /// Records the launches of a layer whose weight is held in row chunks: `(rows, buffer)` pairs
-/// that must tile `0..M` in order (one pair for an unsplit weight). Errors name the layer.
+/// that must tile `0..M` in order (one pair for an unsplit weight), on `linear_sg` where the
+/// device allows and K is a multiple of 4, else on `linear`. Errors name the layer.
 pub fn launches(
     ctx: &Context,
     label: &str,
@@ -186,6 +223,29 @@ pub fn launches(
     bias: &wgpu::Buffer,
     y: &wgpu::Buffer,
 ) -> Result<Vec<Launch>, KernelError> {
+    let sg = crate::conv2d::subgroups_usable(ctx) && desc.in_features.is_multiple_of(4);
+    launches_on(ctx, label, desc, x, weight_chunks, bias, y, sg)
+}
+
+/// As [`launches`], on `linear_sg` if `subgroups` (K must then be a multiple of 4: checked),
+/// else on `linear`.
+#[allow(clippy::too_many_arguments)]
+pub fn launches_on(
+    ctx: &Context,
+    label: &str,
+    desc: &LinearDesc,
+    x: &wgpu::Buffer,
+    weight_chunks: &[(Range<usize>, &wgpu::Buffer)],
+    bias: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    subgroups: bool,
+) -> Result<Vec<Launch>, KernelError> {
+    if subgroups && !desc.in_features.is_multiple_of(4) {
+        return Err(bad(format!(
+            "{label}: linear_sg reads weights as vec4s, K = {} is not a multiple of 4",
+            desc.in_features
+        )));
+    }
     let mut next = 0;
     let mut out = Vec::with_capacity(weight_chunks.len());
     for (rows, buffer) in weight_chunks {
@@ -204,7 +264,11 @@ pub fn launches(
         } else {
             format!("{label}[{rows:?}]")
         };
-        out.push(launch(ctx, &name, &p, x, buffer, bias, y));
+        out.push(if subgroups {
+            launch_sg(ctx, &name, &p, x, buffer, bias, y)
+        } else {
+            launch(ctx, &name, &p, x, buffer, bias, y)
+        });
     }
     if next != desc.out_features {
         return Err(bad(format!(

@@ -12,8 +12,16 @@ macro_rules! shaders {
 shaders! {
     UNARY = "unary";
     CONV2D = "conv2d";
+    CONV2D_SG = "conv2d_sg";
+    CONV2D_SG4 = "conv2d_sg4";
+    CONV2D_1X1_SG = "conv2d_1x1_sg";
+    CONV2D_WINOGRAD_INPUT = "conv2d_winograd_input";
+    CONV2D_WINOGRAD_GEMM = "conv2d_winograd_gemm";
+    CONV2D_WINOGRAD_OUTPUT = "conv2d_winograd_output";
     DWCONV2D = "dwconv2d";
+    DWCONV2D_TILE = "dwconv2d_tile";
     LINEAR = "linear";
+    LINEAR_SG = "linear_sg";
     PREPROCESS = "preprocess";
     POOL2D = "pool2d";
     ADAPTIVE_AVGPOOL2D = "adaptive_avgpool2d";

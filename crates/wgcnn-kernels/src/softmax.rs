@@ -21,8 +21,27 @@ pub const SPEC: KernelSpec = KernelSpec {
 /// (8x1000: 111 us vs 59 us, 1000x91: 5.5 ms vs 0.4 ms).
 pub const COOPERATIVE_ROW: usize = 256;
 
-/// Invocations per workgroup (`WG` in the shader).
+/// Invocations per workgroup of the cooperative reductions: `WG` in this shader and in
+/// `shaders/adaptive_avgpool2d.wgsl`.
 const WORKGROUP: u32 = 64;
+
+/// Whether a reduction of `len` elements per output takes the cooperative mapping (one
+/// workgroup of [`WORKGROUP`] invocations per output): on GPU adapters when `len` is
+/// `min_len` or more, never on CPU adapters (where one invocation per output measured
+/// faster). Shared with `adaptive_avgpool2d`.
+pub(crate) fn cooperative(ctx: &Context, len: usize, min_len: usize) -> bool {
+    len >= min_len && ctx.info.device_type != wgpu::DeviceType::Cpu
+}
+
+/// The workgroups of `outputs` outputs: one each when `cooperative` is 1, else one invocation
+/// each.
+pub(crate) fn groups(cooperative: u32, outputs: u32) -> u32 {
+    if cooperative == 1 {
+        outputs
+    } else {
+        outputs.div_ceil(WORKGROUP)
+    }
+}
 
 /// Mirrors `Params` in `shaders/softmax.wgsl`; keep both in step.
 #[repr(C)]
@@ -50,8 +69,7 @@ impl SoftmaxParams {
             rows: (outer * inner) as u32,
             axis_len: axis_len as u32,
             inner: inner as u32,
-            cooperative: (axis_len >= COOPERATIVE_ROW
-                && ctx.info.device_type != wgpu::DeviceType::Cpu) as u32,
+            cooperative: cooperative(ctx, axis_len, COOPERATIVE_ROW) as u32,
         }
     }
 }
@@ -69,17 +87,12 @@ pub fn launch(
     x: &wgpu::Buffer,
     y: &wgpu::Buffer,
 ) -> Launch {
-    let groups = if p.cooperative == 1 {
-        p.rows
-    } else {
-        p.rows.div_ceil(WORKGROUP)
-    };
     ctx.launch(
         label,
         &kernel(ctx),
         bytemuck::bytes_of(p),
         &[x, y],
-        grid(groups, MAX_GROUPS),
+        grid(groups(p.cooperative, p.rows), MAX_GROUPS),
     )
 }
 

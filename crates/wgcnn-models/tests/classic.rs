@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use wgcnn_graph::{Graph, Tensor, interp};
 use wgcnn_io::{Fixture, fixture_path};
-use wgcnn_models::{BuildOptions, KeyNaming, find};
+use wgcnn_models::{BuildOptions, KeyNaming, ModelStats, find};
 
 /// The last node of PyTorch child module `child` (named `child` or `child.…`): its output is
 /// what the reference recorded as `stage.<child>`.
@@ -187,18 +187,9 @@ fn densenet_161_169_201_build_at_224() {
         let graph = info
             .graph(&info.default_options())
             .unwrap_or_else(|e| panic!("{e}"));
-        let running: usize = graph
-            .params()
-            .map(|id| graph.tensor(id))
-            .filter(|t| t.name.ends_with(".running_mean") || t.name.ends_with(".running_var"))
-            .map(|t| t.numel())
-            .sum();
-        println!(
-            "{name}: {} parameters, {} nodes",
-            graph.param_count() - running,
-            graph.nodes.len()
-        );
-        assert_eq!(graph.param_count() - running, params, "{name}");
+        let learned = ModelStats::of(&graph).params;
+        println!("{name}: {learned} parameters, {} nodes", graph.nodes.len());
+        assert_eq!(learned, params, "{name}");
         assert_eq!(graph.shape(graph.outputs[0]), [1, 1000], "{name}");
     }
 }

@@ -17,7 +17,6 @@ mod pickle;
 mod zip;
 
 use std::collections::HashMap;
-use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -86,11 +85,7 @@ impl PthFile {
     /// Reads `path` (zip or legacy format).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, IoError> {
         let path = path.as_ref();
-        let bytes = fs::read(path).map_err(|source| IoError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_bytes(path, bytes)
+        Self::from_bytes(path, crate::read_file(path)?)
     }
 
     /// Parses a checkpoint already in memory; `path` is only used in error messages.

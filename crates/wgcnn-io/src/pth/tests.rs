@@ -1,3 +1,5 @@
+use std::fs;
+
 use super::*;
 use crate::fixture_path;
 use crate::rule::rule_tensor;

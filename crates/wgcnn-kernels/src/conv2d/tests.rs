@@ -24,7 +24,13 @@ pub(crate) const ACTS: [Activation; 9] = [
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Which {
     General,
+    /// `conv2d_sg`, `conv2d_sg4`, `conv2d_1x1_sg` (the device must have subgroups).
+    Subgroup,
+    Subgroup4,
+    Pointwise,
     Depthwise,
+    /// `dwconv2d_tile`.
+    DepthwiseTile,
     /// [`launch_for`]'s choice.
     Auto,
 }
@@ -87,9 +93,35 @@ pub(crate) fn check(
             residual,
             &yb,
         ),
+        Which::Subgroup => launch_sg(
+            ctx,
+            name,
+            &SG_SPEC,
+            &Conv2dParams::subgroup(&desc).expect("valid desc"),
+            &xb,
+            &wb,
+            bias,
+            residual,
+            &yb,
+        ),
+        Which::Subgroup4 | Which::Pointwise => {
+            let v = if which == Which::Pointwise {
+                Variant::Pointwise
+            } else {
+                Variant::Subgroup4
+            };
+            let prepared = prepare_weights(v, &desc, &w.data).expect("weight shape");
+            let wp = ctx.upload("w prepared", &prepared);
+            launch_variant(ctx, name, v, &desc, &xb, &wp, bias, residual, &yb).expect("valid desc")
+        }
         Which::Depthwise => {
             let p = crate::dwconv2d::DwConv2dParams::new(&desc).expect("valid depthwise desc");
             crate::dwconv2d::launch(ctx, name, &p, &xb, &wb, bias, residual, &yb)
+        }
+        Which::DepthwiseTile => {
+            let p =
+                crate::dwconv2d::DwConv2dParams::tile(&desc).expect("valid tiled depthwise desc");
+            crate::dwconv2d::launch_tile(ctx, name, &p, &xb, &wb, bias, residual, &yb)
         }
         Which::Auto => {
             launch_for(ctx, name, &desc, &xb, &wb, bias, residual, &yb).expect("valid desc")
@@ -362,4 +394,170 @@ fn conv2d_random_shapes_match_interpreter() {
         ));
     }
     println!("conv2d: 200 random cases, worst relative error {worst:.3e}");
+}
+
+#[test]
+fn conv2d_sg_random_shapes_match_interpreter() {
+    assert!(
+        subgroups_usable(ctx()),
+        "the test device (lavapipe) has 8-lane subgroups"
+    );
+    let mut rng = Rng::new(43);
+    let mut worst = 0f32;
+    for case in 0..200 {
+        let d = random_desc(&mut rng);
+        let act = ACTS[case % ACTS.len()];
+        worst = worst.max(check(
+            &mut rng,
+            &format!("sg random case {case}"),
+            &d,
+            act,
+            Which::Subgroup,
+        ));
+    }
+    println!("conv2d_sg: 200 random cases, worst relative error {worst:.3e}");
+}
+
+#[test]
+fn conv2d_sg_channel_tail_groups_and_2d_grid() {
+    // 40 output channels: two full 16-channel blocks and a tail of 8; ResNeXt-style groups;
+    // the 2-D grid (64 groups x 8208 pixel blocks of 32).
+    let mut rng = Rng::new(44);
+    let tail = ConvDesc {
+        bias: true,
+        residual: true,
+        ..desc([2, 24, 15, 13], [40, 24, 3, 3], 1, [1; 4], 1, 1)
+    };
+    let grouped = ConvDesc {
+        bias: true,
+        ..desc([1, 128, 9, 9], [128, 4, 3, 3], 1, [1; 4], 1, 32)
+    };
+    let wide = desc([1, 64, 512, 513], [64, 1, 1, 1], 1, [0; 4], 1, 64);
+    assert!(Conv2dParams::subgroup(&wide).expect("valid").workgroups() > MAX_GROUPS);
+    for (d, act) in [
+        (tail, Activation::Relu),
+        (grouped, Activation::Silu),
+        (wide, Activation::Identity),
+    ] {
+        check(
+            &mut rng,
+            "conv2d_sg_channel_tail_groups_and_2d_grid",
+            &d,
+            act,
+            Which::Subgroup,
+        );
+    }
+}
+
+#[test]
+fn conv2d_variant_follows_geometry_and_device() {
+    let ctx = ctx();
+    let d3 = desc([1, 64, 56, 56], [64, 64, 3, 3], 1, [1; 4], 1, 1);
+    let d3_small = desc([1, 512, 5, 5], [512, 512, 3, 3], 1, [1; 4], 1, 1);
+    let d3_few = desc([1, 3, 224, 224], [64, 3, 3, 3], 1, [1; 4], 1, 1);
+    let d3_s2 = desc([1, 64, 56, 56], [64, 64, 3, 3], 2, [1; 4], 1, 1);
+    let d1 = desc([1, 256, 56, 56], [64, 256, 1, 1], 1, [0; 4], 1, 1);
+    let d1_7x7 = desc([1, 512, 7, 7], [2048, 512, 1, 1], 1, [0; 4], 1, 1);
+    let d1_s2 = desc([1, 256, 56, 56], [512, 256, 1, 1], 2, [0; 4], 1, 1);
+    let resnext = desc([1, 128, 56, 56], [128, 4, 3, 3], 1, [1; 4], 1, 32);
+    let dw = desc([1, 32, 56, 56], [32, 1, 3, 3], 1, [1; 4], 1, 32);
+    let usable = subgroups_usable(ctx);
+    let on = |v: Variant| if usable { v } else { Variant::General };
+    for (d, want) in [
+        (d3, on(Variant::Winograd)),
+        (d3_small, on(Variant::Subgroup4)),
+        (d3_few, on(Variant::Subgroup)),
+        (d3_s2, on(Variant::Subgroup4)),
+        (d1, on(Variant::Pointwise)),
+        (d1_7x7, on(Variant::Subgroup4)),
+        (d1_s2, on(Variant::Subgroup4)),
+        (resnext, Variant::General),
+        (dw, Variant::Depthwise),
+    ] {
+        assert_eq!(variant(ctx, &d), want, "{d:?}");
+    }
+}
+
+#[test]
+fn conv2d_sg4_random_shapes_match_interpreter() {
+    assert!(
+        subgroups_usable(ctx()),
+        "the test device (lavapipe) has 8-lane subgroups"
+    );
+    let mut rng = Rng::new(45);
+    let mut worst = 0f32;
+    for case in 0..120 {
+        // random_desc's layers with input channels per group rounded up to a multiple of 4.
+        let mut d = random_desc(&mut rng);
+        let cg = d.weight[1].next_multiple_of(4);
+        d.weight[1] = cg;
+        d.input[1] = cg * d.groups;
+        let act = ACTS[case % ACTS.len()];
+        worst = worst.max(check(
+            &mut rng,
+            &format!("sg4 random case {case}"),
+            &d,
+            act,
+            Which::Subgroup4,
+        ));
+    }
+    println!("conv2d_sg4: 120 random cases, worst relative error {worst:.3e}");
+}
+
+#[test]
+fn pointwise_sg_random_shapes_match_interpreter() {
+    assert!(
+        subgroups_usable(ctx()),
+        "the test device (lavapipe) has 8-lane subgroups"
+    );
+    let mut rng = Rng::new(46);
+    let mut worst = 0f32;
+    for case in 0..60 {
+        // 1x1, stride 1, no padding; C and H*W multiples of 4; batches, partial pixel and
+        // channel blocks.
+        let (h, w) = match rng.range(0, 2) {
+            0 => (4 * rng.range(1, 5), rng.range(1, 9)),
+            1 => (rng.range(1, 9), 4 * rng.range(1, 5)),
+            _ => (2 * rng.range(1, 4), 2 * rng.range(1, 4)),
+        };
+        let d = ConvDesc {
+            bias: rng.range(0, 1) == 1,
+            residual: rng.range(0, 2) == 0,
+            ..desc(
+                [rng.range(1, 3), 4 * rng.range(1, 24), h, w],
+                [rng.range(12, 70), 0, 1, 1],
+                1,
+                [0; 4],
+                1,
+                1,
+            )
+        };
+        let d = ConvDesc {
+            weight: [d.weight[0], d.input[1], 1, 1],
+            ..d
+        };
+        assert_eq!(variant(ctx(), &d), Variant::Pointwise, "{d:?}");
+        worst = worst.max(check(
+            &mut rng,
+            &format!("pointwise random case {case}"),
+            &d,
+            ACTS[case % ACTS.len()],
+            Which::Pointwise,
+        ));
+    }
+    println!("conv2d_1x1_sg: 60 random cases, worst relative error {worst:.3e}");
+}
+
+#[test]
+fn conv2d_prepare_weights_reorders_for_sg4_only() {
+    let d = desc([1, 8, 5, 5], [2, 8, 3, 3], 1, [1; 4], 1, 1);
+    let w: Vec<f32> = (0..2 * 8 * 9).map(|i| i as f32).collect();
+    let sg4 = prepare_weights(Variant::Subgroup4, &d, &w).expect("shape");
+    // Output channel 1, kernel position (2, 1), input channel 5.
+    assert_eq!(sg4[(9 + 2 * 3 + 1) * 8 + 5], w[(8 + 5) * 9 + 2 * 3 + 1]);
+    let plain = prepare_weights(Variant::Subgroup, &d, &w).expect("shape");
+    assert_eq!(&*plain, &w[..]);
+    let err = prepare_weights(Variant::Subgroup4, &d, &w[1..]).expect_err("one value short");
+    println!("{err}");
+    assert!(err.to_string().contains("[2, 8, 3, 3]"), "{err}");
 }

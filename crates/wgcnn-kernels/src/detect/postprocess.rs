@@ -1,7 +1,7 @@
 //! torchvision's `RoIHeads.postprocess_detections` on the GPU.
 
 use super::nms::{self, Candidates, NmsLayout};
-use super::{MAX_CANDIDATES, bad, to_u32};
+use super::{MAX_CANDIDATES, bad, pairs_buffer, to_u32};
 use crate::box_decode::{self, BoxDecodeParams, DecodeBuffers, DecodeGroup};
 use crate::segment_keys::{self, KeySegment, SegmentKeysParams};
 use crate::softmax::{self, SoftmaxParams};
@@ -75,15 +75,7 @@ pub fn box_postprocess(
 
     let padded = topk_sort::padded_len(d.rois, topk_sort::BLOCK);
     let stride = groups * padded;
-    let pairs_bytes = (d.images * stride) as u64 * 8;
-    if pairs_bytes > ctx.max_binding() {
-        return Err(KernelError::TooLarge {
-            what: format!("{label}: sort pairs"),
-            needed: pairs_bytes,
-            limit: ctx.max_binding(),
-        });
-    }
-    let pairs = ctx.storage(&format!("{label}[pairs]"), pairs_bytes);
+    let pairs = pairs_buffer(ctx, label, d.images * stride)?;
     let segments: Vec<KeySegment> = (0..groups)
         .map(|g| KeySegment {
             src_off: g + 1,

@@ -1,7 +1,7 @@
 //! torchvision's `RegionProposalNetwork.filter_proposals` on the GPU.
 
 use super::nms::{self, Candidates, NmsLayout};
-use super::{MAX_CANDIDATES, bad, to_u32};
+use super::{MAX_CANDIDATES, bad, pairs_buffer, to_u32};
 use crate::box_decode::{self, BoxDecodeParams, DecodeBuffers, DecodeGroup};
 use crate::segment_keys::{self, KeySegment, SegmentKeysParams};
 use crate::{Context, KernelError, Launch, topk_sort};
@@ -102,15 +102,7 @@ pub fn proposals(
             ),
         ));
     }
-    let pairs_bytes = (d.images * stride) as u64 * 8;
-    if pairs_bytes > ctx.max_binding() {
-        return Err(KernelError::TooLarge {
-            what: format!("{label}: sort pairs"),
-            needed: pairs_bytes,
-            limit: ctx.max_binding(),
-        });
-    }
-    let pairs = ctx.storage(&format!("{label}[pairs]"), pairs_bytes);
+    let pairs = pairs_buffer(ctx, label, d.images * stride)?;
     let keys = SegmentKeysParams {
         groups: groups as u32,
         src_img_stride: to_u32(K, "anchors", total)?,

@@ -49,18 +49,26 @@ fn check(
             ctx.upload("dummy", &[0.0])
         },
     );
-    let yb = ctx.storage("y", want.numel() as u64 * 4);
-    let launches = launches(ctx, name, &desc, &xb, &pairs, &bb, &yb).expect("launches");
-    assert_eq!(launches.len(), chunks.len());
-    ctx.run(&launches).expect("run");
-    let got = Tensor::new(&want.shape, ctx.read(&yb, want.numel()).expect("read")).expect("shape");
-    assert_close(
-        &format!("{name} {desc:?} {act:?} chunks {chunks:?}"),
-        &got,
-        &want,
-        tolerance(desc.in_features),
-    );
-    got.rel_error(&want)
+    // Both kernels: `linear`, and `linear_sg` where the device has subgroups (lavapipe does) and
+    // K is a multiple of 4.
+    let mut worst = 0f32;
+    let sg_ok = crate::conv2d::subgroups_usable(ctx) && desc.in_features.is_multiple_of(4);
+    for sg in [false, sg_ok] {
+        let yb = ctx.storage("y", want.numel() as u64 * 4);
+        let launches = launches_on(ctx, name, &desc, &xb, &pairs, &bb, &yb, sg).expect("launches");
+        assert_eq!(launches.len(), chunks.len());
+        ctx.run(&launches).expect("run");
+        let got =
+            Tensor::new(&want.shape, ctx.read(&yb, want.numel()).expect("read")).expect("shape");
+        assert_close(
+            &format!("{name} (subgroups: {sg}) {desc:?} {act:?} chunks {chunks:?}"),
+            &got,
+            &want,
+            tolerance(desc.in_features),
+        );
+        worst = worst.max(got.rel_error(&want));
+    }
+    worst
 }
 
 fn desc(batch: usize, in_features: usize, out_features: usize, bias: bool) -> LinearDesc {
@@ -174,12 +182,13 @@ fn linear_random_shapes_match_interpreter() {
     let mut rng = Rng::new(33);
     let mut worst = 0f32;
     for case in 0..60 {
-        let d = desc(
-            rng.range(1, 9),
-            rng.range(1, 300),
-            rng.range(1, 200),
-            rng.range(0, 1) == 1,
-        );
+        // Every other case has K a multiple of 4, so linear_sg runs it too.
+        let k = if case % 2 == 0 {
+            4 * rng.range(1, 75)
+        } else {
+            rng.range(1, 300)
+        };
+        let d = desc(rng.range(1, 9), k, rng.range(1, 200), rng.range(0, 1) == 1);
         let act = ACTS[case % ACTS.len()];
         worst = worst.max(check(
             &mut rng,
@@ -190,4 +199,19 @@ fn linear_random_shapes_match_interpreter() {
         ));
     }
     println!("linear: 60 random cases, worst relative error {worst:.3e}");
+}
+
+#[test]
+fn linear_sg_rejects_k_not_multiple_of_4() {
+    let ctx = ctx();
+    let d = desc(1, 6, 8, false);
+    let (x, w, y) = (
+        ctx.upload("x", &[0.0; 6]),
+        ctx.upload("w", &[0.0; 48]),
+        ctx.storage("y", 32),
+    );
+    let err = launches_on(ctx, "fc", &d, &x, &[(0..8, &w)], &x, &y, true)
+        .expect_err("K = 6 cannot be read as vec4s");
+    println!("{err}");
+    assert!(err.to_string().contains("K = 6"), "{err}");
 }

@@ -305,31 +305,13 @@ mod tests {
         assert_eq!(padding(&b, y, 5, 2, Padding::Torch), [2, 2, 2, 2]);
     }
 
-    /// torchvision's and timm's parameter counts; the graph also holds BatchNorm running
-    /// statistics.
+    /// torchvision's and timm's parameter counts.
     #[test]
     fn efficientnets_have_reference_parameter_counts() {
-        type Build = fn(&BuildOptions) -> Result<Graph, ModelError>;
-        for (name, build, params) in [
-            ("efficientnet_b0", efficientnet_b0 as Build, 5_288_548),
+        crate::classify::assert_param_counts(&[
+            ("efficientnet_b0", efficientnet_b0, 5_288_548),
             ("efficientnet_lite0", efficientnet_lite0, 4_652_008),
             ("tf_efficientnet_lite0", tf_efficientnet_lite0, 4_652_008),
-        ] {
-            let g = match build(&BuildOptions::square(224, 1000)) {
-                Ok(g) => g,
-                Err(e) => panic!("{name}: build failed: {e}"),
-            };
-            let running: usize = g
-                .params()
-                .map(|id| g.tensor(id))
-                .filter(|t| t.name.ends_with("running_mean") || t.name.ends_with("running_var"))
-                .map(|t| t.numel())
-                .sum();
-            println!(
-                "{name}: params {} (+{running} running statistics)",
-                g.param_count() - running
-            );
-            assert_eq!(g.param_count() - running, params, "{name}");
-        }
+        ]);
     }
 }

@@ -15,8 +15,9 @@ use crate::{BuildOptions, ModelError, Preprocess};
 /// bilinear, and mean = std = 0.5 (ImageNet normalization followed by `transform_input`).
 pub const PREPROCESS: Preprocess = Preprocess::INCEPTION.with_mean_std([0.5; 3], [0.5; 3]);
 
-/// Inception-v3's BatchNorm epsilon.
-const EPS: f32 = 1e-3;
+/// The BatchNorm epsilon of the Inception family's conv units (torchvision's Inception-v3,
+/// timm's Inception-v4 and Inception-ResNet-v2).
+pub(super) const EPS: f32 = 1e-3;
 
 /// Checkpoint keys of the auxiliary classifier `AuxLogits`, which torchvision's ImageNet
 /// checkpoint holds although an `aux_logits=False` model has no such module.
@@ -37,8 +38,9 @@ const AUX_KEYS: &[&str] = &[
     "AuxLogits.fc.bias",
 ];
 
-/// A `BasicConv2d` at `{block}.{name}`.
-fn unit(
+/// A `BasicConv2d` (timm's Inception-v4: `ConvNormAct`) at `{block}.{name}`: conv without
+/// bias, BatchNorm eps [`EPS`], ReLU.
+pub(super) fn unit(
     b: &mut GraphBuilder,
     block: &str,
     name: &str,

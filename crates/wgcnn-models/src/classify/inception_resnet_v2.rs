@@ -8,7 +8,9 @@
 
 use wgcnn_graph::{Graph, GraphBuilder, GraphError, TensorId};
 
-use crate::layers::{self, Conv, Pool2d};
+use super::inception::{EPS, unit};
+use super::inception_v4::{branch_pool, col7, reduce_pool, row7};
+use crate::layers::{self, Conv};
 use crate::{BuildOptions, Interpolation, ModelError, Preprocess};
 
 /// timm's pretrained config: 299 crop at `crop_pct` 0.8975 (resize 333), bicubic, mean = std =
@@ -16,25 +18,6 @@ use crate::{BuildOptions, Interpolation, ModelError, Preprocess};
 pub const PREPROCESS: Preprocess = Preprocess::imagenet(333, 299)
     .with_interpolation(Interpolation::Bicubic)
     .with_mean_std([0.5; 3], [0.5; 3]);
-
-/// Inception-ResNet-v2's BatchNorm epsilon.
-const EPS: f32 = 1e-3;
-
-/// A `BasicConv2d` unit at `{block}.{name}`.
-fn unit(
-    b: &mut GraphBuilder,
-    block: &str,
-    name: &str,
-    x: TensorId,
-    c: Conv,
-) -> Result<TensorId, GraphError> {
-    layers::basic_conv(b, &format!("{block}.{name}"), x, c, EPS)
-}
-
-/// The 3x3 stride-2 max pool of the stem and the reduction blocks.
-fn reduce_pool(b: &mut GraphBuilder, name: &str, x: TensorId) -> Result<TensorId, GraphError> {
-    layers::max_pool(b, name, x, Pool2d::new(3, 2, 0, false))
-}
 
 /// timm's `inception_resnet_v2`.
 pub fn inception_resnet_v2(o: &BuildOptions) -> Result<Graph, ModelError> {
@@ -98,9 +81,7 @@ fn mixed_5b(b: &mut GraphBuilder, p: &str, x: TensorId) -> Result<TensorId, Grap
     let x2 = unit(b, p, "branch2.0", x, Conv::new(64, 1))?;
     let x2 = unit(b, p, "branch2.1", x2, Conv::new(96, 3).pad(1))?;
     let x2 = unit(b, p, "branch2.2", x2, Conv::new(96, 3).pad(1))?;
-    let mut pool = Pool2d::new(3, 1, 1, false);
-    pool.count_include_pad = false;
-    let x3 = layers::avg_pool(b, &format!("{p}.branch3.0"), x, pool)?;
+    let x3 = branch_pool(b, &format!("{p}.branch3.0"), x)?;
     let x3 = unit(b, p, "branch3.1", x3, Conv::new(64, 1))?;
     layers::concat(b, &format!("{p}.cat"), &[x0, x1, x2, x3])
 }
@@ -131,8 +112,8 @@ fn mixed_6a(b: &mut GraphBuilder, p: &str, x: TensorId) -> Result<TensorId, Grap
 fn block17(b: &mut GraphBuilder, p: &str, x: TensorId, scale: f32) -> Result<TensorId, GraphError> {
     let x0 = unit(b, p, "branch0", x, Conv::new(192, 1))?;
     let x1 = unit(b, p, "branch1.0", x, Conv::new(128, 1))?;
-    let x1 = unit(b, p, "branch1.1", x1, Conv::rect(160, [1, 7]).pad_hw(0, 3))?;
-    let x1 = unit(b, p, "branch1.2", x1, Conv::rect(192, [7, 1]).pad_hw(3, 0))?;
+    let x1 = unit(b, p, "branch1.1", x1, row7(160))?;
+    let x1 = unit(b, p, "branch1.2", x1, col7(192))?;
     let mixed = layers::concat(b, &format!("{p}.cat"), &[x0, x1])?;
     residual(b, p, x, mixed, scale, true)
 }

@@ -4,6 +4,7 @@
 
 use wgcnn_graph::{Graph, GraphBuilder, GraphError, TensorId};
 
+use super::inception::unit;
 use crate::layers::{self, Conv, Pool2d};
 use crate::{BuildOptions, Interpolation, ModelError, Preprocess};
 
@@ -13,37 +14,31 @@ pub const PREPROCESS: Preprocess = Preprocess::imagenet(341, 299)
     .with_interpolation(Interpolation::Bicubic)
     .with_mean_std([0.5; 3], [0.5; 3]);
 
-/// Inception-v4's BatchNorm epsilon.
-const EPS: f32 = 1e-3;
-
-/// A `ConvNormAct` unit at `{block}.{name}`.
-fn unit(
-    b: &mut GraphBuilder,
-    block: &str,
-    name: &str,
-    x: TensorId,
-    c: Conv,
-) -> Result<TensorId, GraphError> {
-    layers::basic_conv(b, &format!("{block}.{name}"), x, c, EPS)
-}
-
 /// A 1x7 conv (padding `(0, 3)`).
-fn row7(out: usize) -> Conv {
+pub(super) fn row7(out: usize) -> Conv {
     Conv::rect(out, [1, 7]).pad_hw(0, 3)
 }
 
 /// A 7x1 conv (padding `(3, 0)`).
-fn col7(out: usize) -> Conv {
+pub(super) fn col7(out: usize) -> Conv {
     Conv::rect(out, [7, 1]).pad_hw(3, 0)
 }
 
-/// The 3x3 stride-2 max pool of the reduction blocks.
-fn reduce_pool(b: &mut GraphBuilder, name: &str, x: TensorId) -> Result<TensorId, GraphError> {
+/// The 3x3 stride-2 max pool of the reduction blocks (and of Inception-ResNet-v2's stem).
+pub(super) fn reduce_pool(
+    b: &mut GraphBuilder,
+    name: &str,
+    x: TensorId,
+) -> Result<TensorId, GraphError> {
     layers::max_pool(b, name, x, Pool2d::new(3, 2, 0, false))
 }
 
 /// The 3x3 stride-1 average pool of the pool branches, padding not counted in the divisor.
-fn branch_pool(b: &mut GraphBuilder, name: &str, x: TensorId) -> Result<TensorId, GraphError> {
+pub(super) fn branch_pool(
+    b: &mut GraphBuilder,
+    name: &str,
+    x: TensorId,
+) -> Result<TensorId, GraphError> {
     let mut pool = Pool2d::new(3, 1, 1, false);
     pool.count_include_pad = false;
     layers::avg_pool(b, name, x, pool)

@@ -293,30 +293,13 @@ mod tests {
         );
     }
 
-    /// torchvision's parameter counts; the graph also holds BatchNorm running statistics.
+    /// torchvision's parameter counts.
     #[test]
     fn mobilenets_have_torchvision_parameter_counts() {
-        type Build = fn(&BuildOptions) -> Result<Graph, ModelError>;
-        for (name, build, params) in [
-            ("mobilenet_v2", mobilenet_v2 as Build, 3_504_872),
+        crate::classify::assert_param_counts(&[
+            ("mobilenet_v2", mobilenet_v2, 3_504_872),
             ("mobilenet_v3_large", mobilenet_v3_large, 5_483_032),
             ("mobilenet_v3_small", mobilenet_v3_small, 2_542_856),
-        ] {
-            let g = match build(&BuildOptions::square(224, 1000)) {
-                Ok(g) => g,
-                Err(e) => panic!("{name}: build failed: {e}"),
-            };
-            let running: usize = g
-                .params()
-                .map(|id| g.tensor(id))
-                .filter(|t| t.name.ends_with("running_mean") || t.name.ends_with("running_var"))
-                .map(|t| t.numel())
-                .sum();
-            println!(
-                "{name}: params {} (+{running} running statistics)",
-                g.param_count() - running
-            );
-            assert_eq!(g.param_count() - running, params, "{name}");
-        }
+        ]);
     }
 }

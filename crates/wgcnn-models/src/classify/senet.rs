@@ -155,17 +155,12 @@ mod tests {
             Ok(g) => g,
             Err(e) => panic!("build failed: {e}"),
         };
-        let running: usize = g
-            .params()
-            .map(|id| g.tensor(id))
-            .filter(|t| t.name.ends_with("running_mean") || t.name.ends_with("running_var"))
-            .map(|t| t.numel())
-            .sum();
+        let stats = crate::ModelStats::of(&g);
         println!(
-            "params {} (+{running} running statistics)",
-            g.param_count() - running
+            "params {} (+{} running statistics)",
+            stats.params, stats.buffers
         );
-        assert_eq!(g.param_count() - running, 28_088_024);
-        assert_eq!(running, 2 * 26_560);
+        assert_eq!(stats.params, 28_088_024);
+        assert_eq!(stats.buffers, 2 * 26_560);
     }
 }

@@ -1,0 +1,255 @@
+//! The choice among the convolution kernels, the weight layout each reads, and the launches
+//! of the subgroup kernels (`conv2d_sg`, `conv2d_sg4`, `conv2d_1x1_sg`).
+//!
+//! Measured on lavapipe (ResNet-50's layers, GFLOP per CPU-second; `gemm_bench`): `conv2d`
+//! 9-11, `conv2d_sg` 15-25, `conv2d_sg4` 21-27, `conv2d_1x1_sg` 21-35 on 1x1 layers, the
+//! Winograd path 27-50 (in direct-convolution FLOPs) on 3x3 stride-1 layers. On lavapipe every load
+//! inside a loop is a bounds-checked scalar load per lane, so the kernels that load fewer
+//! values per multiply-add win; a GPU with uniform loads and real vector loads may rank them
+//! differently, which is why the subgroup kernels are only chosen where subgroups of at least
+//! 8 lanes exist and the plain `conv2d` stays for every other device.
+
+use std::borrow::Cow;
+
+use super::{Conv2dParams, ConvDesc, SG_CHANNELS, SPEC, launch, winograd};
+use crate::{Context, KernelError, KernelSpec, Launch, MAX_GROUPS, grid, shaders};
+
+/// `conv2d_sg`'s registry entry: the same bindings as [`SPEC`].
+pub const SG_SPEC: KernelSpec = KernelSpec {
+    name: "conv2d_sg",
+    source: shaders::CONV2D_SG,
+    buffers: SPEC.buffers,
+};
+
+/// `conv2d_sg4`'s registry entry: the same bindings as [`SPEC`] (weights in the layout of
+/// [`prepare_weights`]).
+pub const SG4_SPEC: KernelSpec = KernelSpec {
+    name: "conv2d_sg4",
+    source: shaders::CONV2D_SG4,
+    buffers: SPEC.buffers,
+};
+
+/// `conv2d_1x1_sg`'s registry entry: the same bindings as [`SPEC`].
+pub const POINTWISE_SPEC: KernelSpec = KernelSpec {
+    name: "conv2d_1x1_sg",
+    source: shaders::CONV2D_1X1_SG,
+    buffers: SPEC.buffers,
+};
+
+/// The kernel that computes a convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// [`crate::dwconv2d`]: one input channel per group.
+    Depthwise,
+    /// [`winograd`]: 3x3, stride 1, undilated, one group, input channels a multiple of 4;
+    /// three launches and two scratch buffers, see [`winograd::launches`].
+    Winograd,
+    /// `conv2d_1x1_sg.wgsl`: 1x1, stride 1, unpadded, one group, C and H*W multiples of 4.
+    Pointwise,
+    /// `conv2d_sg4.wgsl`: input channels per group a multiple of 4.
+    Subgroup4,
+    /// `conv2d_sg.wgsl`.
+    Subgroup,
+    /// `conv2d.wgsl`.
+    General,
+}
+
+/// Whether the device runs the subgroup kernels (`conv2d_sg*`, `conv2d_1x1_sg`, the Winograd
+/// GEMM, `linear_sg`): the subgroup feature with subgroups of at least 8 lanes (the kernels
+/// broadcast from lanes 0..7).
+pub fn subgroups_usable(ctx: &Context) -> bool {
+    ctx.features.contains(wgpu::Features::SUBGROUP) && ctx.info.subgroup_min_size >= 8
+}
+
+/// The kernel for `desc` on `ctx`'s device: depthwise layers take their own kernel. With
+/// subgroups ([`subgroups_usable`]): 3x3 stride-1 layers the Winograd path where it pays
+/// ([`winograd::pays`]) and its scratch fits one binding, 1x1 layers `conv2d_1x1_sg`, others
+/// `conv2d_sg4` or `conv2d_sg`, when each group has at least 6 output channels (with fewer, a
+/// 16-channel block is mostly dropped sums: [`subgroup_blocks_pay`]). Otherwise `conv2d`.
+pub fn variant(ctx: &Context, desc: &ConvDesc) -> Variant {
+    let [_, c, h, w] = desc.input;
+    let [k, cg, kh, kw] = desc.weight;
+    if crate::dwconv2d::is_depthwise(desc) {
+        return Variant::Depthwise;
+    }
+    if !subgroups_usable(ctx) || !subgroup_blocks_pay(k / desc.groups.max(1)) {
+        return Variant::General;
+    }
+    if winograd::fits(desc)
+        && winograd::pays(desc)
+        && winograd::WinogradParams::new(desc)
+            .is_ok_and(|p| p.v_bytes().max(p.m_bytes()) <= ctx.max_binding())
+    {
+        Variant::Winograd
+    } else if [kh, kw] == [1, 1]
+        && desc.stride == [1, 1]
+        && desc.padding == [0; 4]
+        && desc.groups == 1
+        && c.is_multiple_of(4)
+        && (h * w).is_multiple_of(4)
+    {
+        Variant::Pointwise
+    } else if cg.is_multiple_of(4) {
+        Variant::Subgroup4
+    } else {
+        Variant::Subgroup
+    }
+}
+
+/// Whether the subgroup kernels' 16-channel blocks beat `conv2d`'s 4-channel blocks for groups
+/// of `kg` output channels: their measured rates (GFLOP per CPU-second on lavapipe: about 22
+/// against 7) times the share of the block's sums kept. True from 6 channels per group on.
+fn subgroup_blocks_pay(kg: usize) -> bool {
+    kg > 0 && 22 * kg >= 7 * kg.next_multiple_of(SG_CHANNELS)
+}
+
+/// The weights `variant`'s kernel reads, from the `[K, C/groups, kh, kw]` weight of `desc`:
+/// `[K, kh, kw, C/groups]` for [`Variant::Subgroup4`] (4 input channels' weights side by
+/// side), the Winograd transform for [`Variant::Winograd`] ([`winograd::transform_weights`]),
+/// the weight itself otherwise. Made once, at plan time.
+pub fn prepare_weights<'w>(
+    variant: Variant,
+    desc: &ConvDesc,
+    weight: &'w [f32],
+) -> Result<Cow<'w, [f32]>, KernelError> {
+    let [k, cg, kh, kw] = desc.weight;
+    if weight.len() != k * cg * kh * kw {
+        return Err(KernelError::BadShape {
+            kernel: "conv2d",
+            detail: format!(
+                "weight has {} values, {:?} needs {}",
+                weight.len(),
+                desc.weight,
+                k * cg * kh * kw
+            ),
+        });
+    }
+    Ok(match variant {
+        Variant::Winograd => Cow::Owned(winograd::transform_weights(weight, k, cg)?),
+        Variant::Subgroup4 if kh * kw > 1 => {
+            let khw = kh * kw;
+            let mut out = vec![0f32; weight.len()];
+            for kk in 0..k {
+                for c in 0..cg {
+                    for r in 0..khw {
+                        out[(kk * khw + r) * cg + c] = weight[(kk * cg + c) * khw + r];
+                    }
+                }
+            }
+            Cow::Owned(out)
+        }
+        _ => Cow::Borrowed(weight),
+    })
+}
+
+/// Records `y = act(conv(x, weight) + bias + residual)` on `spec` (one of [`SG_SPEC`],
+/// [`SG4_SPEC`], [`POINTWISE_SPEC`]) with params from [`Conv2dParams::subgroup`] and weights
+/// from [`prepare_weights`]; the device must have subgroups ([`subgroups_usable`]). Buffers as
+/// in [`launch`].
+#[allow(clippy::too_many_arguments)]
+pub fn launch_sg(
+    ctx: &Context,
+    label: &str,
+    spec: &KernelSpec,
+    p: &Conv2dParams,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+    residual: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Launch {
+    ctx.launch(
+        label,
+        &ctx.kernel(spec, &[]),
+        bytemuck::bytes_of(p),
+        &[x, weight, bias, residual, y],
+        grid(p.workgroups(), MAX_GROUPS),
+    )
+}
+
+/// Records `desc` on `variant`'s kernel with `weight` prepared for it ([`prepare_weights`]).
+/// [`Variant::Winograd`] is three launches with scratch buffers ([`winograd::launches`]) and
+/// is refused here. Buffers as in [`launch`]; errors name the shapes.
+#[allow(clippy::too_many_arguments)]
+pub fn launch_variant(
+    ctx: &Context,
+    label: &str,
+    variant: Variant,
+    desc: &ConvDesc,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+    residual: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Result<Launch, KernelError> {
+    let sg = |spec: &KernelSpec| -> Result<Launch, KernelError> {
+        let p = Conv2dParams::subgroup(desc)?;
+        Ok(launch_sg(
+            ctx, label, spec, &p, x, weight, bias, residual, y,
+        ))
+    };
+    match variant {
+        Variant::Depthwise => {
+            crate::dwconv2d::launch_for(ctx, label, desc, x, weight, bias, residual, y)
+        }
+        Variant::Winograd => Err(KernelError::BadShape {
+            kernel: "conv2d",
+            detail: format!(
+                "{label}: the Winograd path is three launches with scratch buffers \
+                 (conv2d::winograd::launches), not one"
+            ),
+        }),
+        Variant::Pointwise => {
+            // conv2d_1x1_sg reads the residual as vec4s: where there is none, bind x (at least
+            // 16 bytes: C and H*W are multiples of 4) rather than a placeholder too small for one.
+            let residual = if desc.residual { residual } else { x };
+            let p = Conv2dParams::subgroup(desc)?;
+            Ok(launch_sg(
+                ctx,
+                label,
+                &POINTWISE_SPEC,
+                &p,
+                x,
+                weight,
+                bias,
+                residual,
+                y,
+            ))
+        }
+        Variant::Subgroup4 => sg(&SG4_SPEC),
+        Variant::Subgroup => sg(&SG_SPEC),
+        Variant::General => Ok(launch(
+            ctx,
+            label,
+            &Conv2dParams::new(desc)?,
+            x,
+            weight,
+            bias,
+            residual,
+            y,
+        )),
+    }
+}
+
+/// Records `desc` on the kernel [`variant`] picks, reading the weight in its plain
+/// `[K, C/groups, kh, kw]` layout: layers whose kernel wants another layout
+/// ([`Variant::Winograd`], [`Variant::Subgroup4`] with kernels larger than 1x1) take
+/// `conv2d_sg` instead. Buffers as in [`launch`]; errors name the shapes.
+#[allow(clippy::too_many_arguments)]
+pub fn launch_for(
+    ctx: &Context,
+    label: &str,
+    desc: &ConvDesc,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+    residual: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Result<Launch, KernelError> {
+    let v = match variant(ctx, desc) {
+        Variant::Winograd => Variant::Subgroup,
+        Variant::Subgroup4 if desc.weight[2] * desc.weight[3] > 1 => Variant::Subgroup,
+        v => v,
+    };
+    launch_variant(ctx, label, v, desc, x, weight, bias, residual, y)
+}

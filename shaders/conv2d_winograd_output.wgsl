@@ -1,0 +1,112 @@
+// conv2d_winograd_output: the output transform of a Winograd F(2x2, 3x3) convolution with the fused
+// epilogue: y = act(A^T M A + bias + residual) for every output channel k and tile t, where
+// M[pos][k][t] (pos = 4i + j) is conv2d_winograd_gemm.wgsl's output. Outputs of a tile that fall past
+// the output's bottom or right edge are not written.
+//
+// Threads: one invocation per (k, t), 64 per workgroup; workgroup id on a 2-D grid (linear id =
+// wg.x + wg.y * nwg.x; invocations past the end return).
+//
+// | binding | what                                      | access     |
+// |---------|-------------------------------------------|------------|
+// | 0       | Params                                    | uniform    |
+// | 1       | M [16, K, t_stride]                       | read       |
+// | 2       | bias [K]                (if has_bias)     | read       |
+// | 3       | residual [N, K, OH, OW] (if has_residual) | read       |
+// | 4       | y [N, K, OH, OW]                          | read_write |
+//
+// Params mirrors `WinogradParams` in crates/wgcnn-kernels/src/conv2d/winograd.rs (see
+// conv2d_winograd_input.wgsl for the fields).
+
+struct Params {
+    batch: u32,
+    in_c: u32,
+    in_h: u32,
+    in_w: u32,
+    out_c: u32,
+    out_h: u32,
+    out_w: u32,
+    pad_top: u32,
+    pad_left: u32,
+    tiles_h: u32,
+    tiles_w: u32,
+    tiles: u32,
+    t_stride: u32,
+    t_blocks: u32,
+    k_blocks: u32,
+    has_bias: u32,
+    has_residual: u32,
+    act: u32,
+    p0: f32,
+    p1: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> m: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> residual: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+// Same codes and formulas as `act()` in unary.wgsl.
+fn act(v: f32, code: u32, p0: f32, p1: f32) -> f32 {
+    switch code {
+        case 1u: { return max(v, 0.0); }
+        case 2u: { return clamp(v, p0, p1); }
+        case 3u: { return 1.0 / (1.0 + exp(-v)); }
+        case 4u: { return v / (1.0 + exp(-v)); }
+        case 5u: { return clamp(p0 * v + p1, 0.0, 1.0); }
+        case 6u: { return v * clamp(v / 6.0 + 0.5, 0.0, 1.0); }
+        case 7u: { return tanh(v); }
+        default: { return v; }
+    }
+}
+
+@compute @workgroup_size(64)
+fn conv2d_winograd_output(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                          @builtin(local_invocation_index) lid: u32) {
+    let i = (wg.x + wg.y * nwg.x) * 64u + lid;
+    if (i >= params.out_c * params.tiles) {
+        return;
+    }
+    let t = i % params.tiles;
+    let k = i / params.tiles;
+    let per_img = params.tiles_h * params.tiles_w;
+    let n = t / per_img;
+    let ty = (t % per_img) / params.tiles_w;
+    let tx = t % params.tiles_w;
+
+    // The 4x4 block M[.][k][t] as rows, then A^T M A with A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
+    // (interpolation points 0, 1, -1 and infinity).
+    let ks = params.out_c * params.t_stride;
+    let base = k * params.t_stride + t;
+    var mr: array<vec4<f32>, 4>;
+    for (var a = 0u; a < 4u; a++) {
+        let o = (a * 4u) * ks + base;
+        mr[a] = vec4<f32>(m[o], m[o + ks], m[o + 2u * ks], m[o + 3u * ks]);
+    }
+    let top = mr[0] + mr[1] + mr[2];
+    let bottom = mr[1] - mr[2] - mr[3];
+    let out = array<vec2<f32>, 2>(
+        vec2<f32>(top.x + top.y + top.z, top.y - top.z - top.w),
+        vec2<f32>(bottom.x + bottom.y + bottom.z, bottom.y - bottom.z - bottom.w),
+    );
+
+    var b = 0.0;
+    if (params.has_bias == 1u) {
+        b = bias[k];
+    }
+    let plane = (n * params.out_c + k) * params.out_h * params.out_w;
+    for (var r = 0u; r < 2u; r++) {
+        let oy = ty * 2u + r;
+        for (var q = 0u; q < 2u; q++) {
+            let ox = tx * 2u + q;
+            if (oy < params.out_h && ox < params.out_w) {
+                let o = plane + oy * params.out_w + ox;
+                var val = out[r][q] + b;
+                if (params.has_residual == 1u) {
+                    val += residual[o];
+                }
+                y[o] = act(val, params.act, params.p0, params.p1);
+            }
+        }
+    }
+}
