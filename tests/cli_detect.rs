@@ -21,8 +21,9 @@ fn temp_dir() -> PathBuf {
 }
 
 /// Writes the fixture's rule weights and its image (as a 16-bit PNG, which the CLI reads at
-/// full precision) and returns their paths.
-fn prepare() -> (Fixture, PathBuf, PathBuf) {
+/// full precision) under names starting with `tag` (tests run in parallel) and returns their
+/// paths.
+fn prepare(tag: &str) -> (Fixture, PathBuf, PathBuf) {
     let fx = Fixture::open(fixtures_dir().join("detect").join(format!("{MODEL}.safetensors"))).expect("fixture");
     let info = find_detector(MODEL).expect("registered");
     let graph = info.graph(&DetectBuildOptions { batch: 1, height: 120, width: 160 }).expect("graph");
@@ -36,7 +37,7 @@ fn prepare() -> (Fixture, PathBuf, PathBuf) {
         })
         .collect();
     let dir = temp_dir();
-    let wpath = dir.join("weights.safetensors");
+    let wpath = dir.join(format!("{tag}-weights.safetensors"));
     save_safetensors(&wpath, &tensors, None).expect("weights written");
     let image = fx.tensor("image").expect("image");
     let (h, w) = (image.shape[1], image.shape[2]);
@@ -46,7 +47,7 @@ fn prepare() -> (Fixture, PathBuf, PathBuf) {
             pixels[i * 3 + c] = (image.data[c * h * w + i] * 65535.0).round() as u16;
         }
     }
-    let ipath = dir.join("image16.png");
+    let ipath = dir.join(format!("{tag}-image16.png"));
     image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(w as u32, h as u32, pixels).expect("buffer").save(&ipath).expect("png written");
     (fx, wpath, ipath)
 }
@@ -65,7 +66,7 @@ fn iou(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn detect_cli_reproduces_the_fixture_output() {
-    let (fx, weights, image) = prepare();
+    let (fx, weights, image) = prepare("reproduce");
     let annotated = temp_dir().join("annotated.png");
     let o = wgcnn(&[
         "detect", "--model", MODEL, "--weights", weights.to_str().expect("utf-8"), "--min-size", "160", "--max-size", "320",
@@ -118,7 +119,7 @@ fn detect_cli_reproduces_the_fixture_output() {
 
 #[test]
 fn detect_cli_with_nothing_above_the_threshold_prints_an_empty_list() {
-    let (_, weights, image) = prepare();
+    let (_, weights, image) = prepare("empty");
     let o = wgcnn(&[
         "detect", "--model", MODEL, "--weights", weights.to_str().expect("utf-8"), "--score-threshold", "1.5", "--json",
         image.to_str().expect("utf-8"),

@@ -87,6 +87,36 @@ impl<'a> Lowering<'a> {
         self.upload(&self.graph.tensor(node.inputs[i]).name.clone(), data)
     }
 
+    /// Records a convolution with the kernel variant that suits it on this device, uploading
+    /// the weights in the layout that variant reads.
+    #[allow(clippy::too_many_arguments)]
+    fn conv(
+        &mut self,
+        node: &Node,
+        desc: &ConvDesc,
+        x: &wgpu::Buffer,
+        weight: &[f32],
+        bias: Option<&wgpu::Buffer>,
+        residual: Option<&wgpu::Buffer>,
+        out: &wgpu::Buffer,
+    ) -> Result<(), ExecError> {
+        let variant = conv2d::variant(self.ctx, desc);
+        let prepared = conv2d::prepare_weights(variant, desc, weight).map_err(|e| kernel_err(node, e))?;
+        let wb = self.upload(&self.graph.tensor(node.inputs[1]).name, &prepared)?;
+        let bias = bias.unwrap_or(&self.dummy);
+        let residual = residual.unwrap_or(&self.dummy);
+        if variant == conv2d::Variant::Winograd {
+            let p = winograd::WinogradParams::new(desc).map_err(|e| kernel_err(node, e))?;
+            let (v, m) = self.winograd.buffers(self.ctx, &p);
+            self.launches.extend(winograd::launches(self.ctx, &node.name, &p, x, &wb, bias, residual, out, &v, &m));
+        } else {
+            let launch = conv2d::launch_variant(self.ctx, &node.name, variant, desc, x, &wb, bias, residual, out)
+                .map_err(|e| kernel_err(node, e))?;
+            self.launches.push(launch);
+        }
+        Ok(())
+    }
+
     pub fn node(&mut self, node: &Node) -> Result<(), ExecError> {
         if is_alias(&node.op) {
             return Ok(());
@@ -127,27 +157,33 @@ impl<'a> Lowering<'a> {
                     residual: c.residual,
                     act: c.act.code(),
                 };
-                // The kernel for this layer and device, and the weights in the layout it reads.
-                let variant = conv2d::variant(self.ctx, &desc);
-                let prepared = conv2d::prepare_weights(variant, &desc, weight).map_err(|e| kernel_err(node, e))?;
-                let wb = self.upload(&self.graph.tensor(node.inputs[1]).name, &prepared)?;
-                let bias = bias.as_ref().unwrap_or(&self.dummy);
-                let residual = residual.as_deref().unwrap_or(&self.dummy);
-                if variant == conv2d::Variant::Winograd {
-                    let p = winograd::WinogradParams::new(&desc).map_err(|e| kernel_err(node, e))?;
-                    let (v, m) = self.winograd.buffers(self.ctx, &p);
-                    self.launches.extend(winograd::launches(self.ctx, &node.name, &p, &x, &wb, bias, residual, &out, &v, &m));
-                } else {
-                    let launch = conv2d::launch_variant(self.ctx, &node.name, variant, &desc, &x, &wb, bias, residual, &out)
-                        .map_err(|e| kernel_err(node, e))?;
-                    self.launches.push(launch);
-                }
+                self.conv(node, &desc, &x, weight, bias.as_ref(), residual.as_deref(), &out)?;
             }
             Op::Linear { bias, act } => {
                 let x = self.input(node, 0)?;
                 let [m, k] = [shape(node.inputs[1])[0], shape(node.inputs[1])[1]];
-                let desc = linear::LinearDesc { batch: shape(node.inputs[0])[0], in_features: k, out_features: m, bias: *bias, act: act.code() };
+                let batch = shape(node.inputs[0])[0];
+                let desc = linear::LinearDesc { batch, in_features: k, out_features: m, bias: *bias, act: act.code() };
                 let weight = self.data(node, node.inputs[1])?;
+                // Many rows (a detector's box head over its proposals) are a GEMM: the layer is a
+                // 1x1 convolution of a [batch, K, 1, 1] input, same memory layout, and the conv
+                // kernels block over rows where the linear kernel streams each weight row once
+                // per 4 rows.
+                if batch >= GEMM_ROWS && (m * k) as u64 * 4 <= self.ctx.max_binding() {
+                    let as_conv = ConvDesc {
+                        input: [batch, k, 1, 1],
+                        weight: [m, k, 1, 1],
+                        stride: [1, 1],
+                        padding: [0; 4],
+                        dilation: [1, 1],
+                        groups: 1,
+                        bias: *bias,
+                        residual: false,
+                        act: act.code(),
+                    };
+                    let bias_buffer = if *bias { Some(self.upload_input(node, 2)?) } else { None };
+                    return self.conv(node, &as_conv, &x, weight, bias_buffer.as_ref(), None, &out);
+                }
                 let name = self.graph.tensor(node.inputs[1]).name.clone();
                 let chunks = linear::row_chunks(m, k, self.ctx.max_binding()).map_err(|e| kernel_err(node, e))?;
                 let mut buffers = Vec::with_capacity(chunks.len());
@@ -227,6 +263,9 @@ impl<'a> Lowering<'a> {
         Ok(())
     }
 }
+
+/// From this many rows on, a linear layer runs on the conv (GEMM) kernels.
+const GEMM_ROWS: usize = 16;
 
 fn four(node: &Node, s: &[usize]) -> Result<[usize; 4], ExecError> {
     <[usize; 4]>::try_from(s).map_err(|_| ExecError::Unsupported {
