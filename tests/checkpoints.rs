@@ -13,16 +13,34 @@ fn check_pth(model: &str, checkpoint: &str, fixture: &str, tol: f32) {
     let fx = Fixture::open(fixtures_dir().join("classify").join(fixture)).expect("fixture");
     let input = fx.tensor("input").expect("input");
     let want = fx.tensor("output").expect("output");
-    let options = BuildOptions { batch: 1, height: input.shape[2], width: input.shape[3], classes: want.shape[1] };
-    let mut graph = wgcnn_models::find(model).expect("model").graph(&options).expect("graph");
+    let options = BuildOptions {
+        batch: 1,
+        height: input.shape[2],
+        width: input.shape[3],
+        classes: want.shape[1],
+    };
+    let mut graph = wgcnn_models::find(model)
+        .expect("model")
+        .graph(&options)
+        .expect("graph");
     let path = fixtures_dir().join("pth").join(checkpoint);
     let weights = open_weights(&path).unwrap_or_else(|e| panic!("{e}"));
-    graph.bind(weights.as_ref()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let got = engine().plan(&graph).expect("plan").run(&[input]).expect("run").remove(0);
+    graph
+        .bind(weights.as_ref())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let got = engine()
+        .plan(&graph)
+        .expect("plan")
+        .run(&[input])
+        .expect("run")
+        .remove(0);
     let rel = got.rel_error(&want);
     println!("{checkpoint} -> {model}: relative error {rel:.3e} (tolerance {tol:e})");
     let scale = want.data.iter().fold(0f32, |m, v| m.max(v.abs()));
-    assert!(got.max_abs_diff(&want) <= tol * scale + 1e-5, "{checkpoint}: relative error {rel:e}");
+    assert!(
+        got.max_abs_diff(&want) <= tol * scale + 1e-5,
+        "{checkpoint}: relative error {rel:e}"
+    );
 }
 
 #[test]
@@ -32,12 +50,22 @@ fn lenet5_pth_reproduces_the_fixture() {
 
 #[test]
 fn lenet5_nested_pth_reproduces_the_fixture() {
-    check_pth("lenet5", "lenet5.nested.pth", "lenet5.full.safetensors", 1e-3);
+    check_pth(
+        "lenet5",
+        "lenet5.nested.pth",
+        "lenet5.full.safetensors",
+        1e-3,
+    );
 }
 
 #[test]
 fn lenet5_legacy_pth_reproduces_the_fixture() {
-    check_pth("lenet5", "lenet5.legacy.pth", "lenet5.full.safetensors", 1e-3);
+    check_pth(
+        "lenet5",
+        "lenet5.legacy.pth",
+        "lenet5.full.safetensors",
+        1e-3,
+    );
 }
 
 /// float16 weights are the rule's values rounded to half precision, so the logits move by
@@ -49,7 +77,12 @@ fn lenet5_float16_pth_reproduces_the_fixture_within_half_precision() {
 
 #[test]
 fn squeezenet1_1_pth_reproduces_the_fixture() {
-    check_pth("squeezenet1_1", "squeezenet1_1.pth", "squeezenet1_1.small.safetensors", 1e-3);
+    check_pth(
+        "squeezenet1_1",
+        "squeezenet1_1.pth",
+        "squeezenet1_1.small.safetensors",
+        1e-3,
+    );
 }
 
 fn check_onnx(name: &str) {
@@ -57,14 +90,32 @@ fn check_onnx(name: &str) {
     let io = Fixture::open(dir.join(format!("{name}.io.safetensors"))).expect("io fixture");
     let input = io.tensor("input").expect("input");
     let want = io.tensor("output").expect("output");
-    let model = onnx::load_onnx(dir.join(format!("{name}.onnx")), &onnx::OnnxOptions { batch: input.shape[0] }).expect("import");
+    let model = onnx::load_onnx(
+        dir.join(format!("{name}.onnx")),
+        &onnx::OnnxOptions {
+            batch: input.shape[0],
+        },
+    )
+    .expect("import");
     // The fixture runs at a small resolution; the exported graph's input is rebuilt at it.
     let in_id = model.graph.inputs[0];
-    assert_eq!(model.graph.shape(in_id), input.shape.as_slice(), "{name}: fixture input matches the exported shape");
-    let got = engine().plan(&model.graph).expect("plan").run(&[input]).expect("run").remove(0);
+    assert_eq!(
+        model.graph.shape(in_id),
+        input.shape.as_slice(),
+        "{name}: fixture input matches the exported shape"
+    );
+    let got = engine()
+        .plan(&model.graph)
+        .expect("plan")
+        .run(&[input])
+        .expect("run")
+        .remove(0);
     let rel = got.rel_error(&want);
     println!("{name}.onnx on the GPU: relative error {rel:.3e}");
-    assert!(got.allclose_fixture(&want), "{name}: relative error {rel:e}");
+    assert!(
+        got.allclose_fixture(&want),
+        "{name}: relative error {rel:e}"
+    );
 }
 
 #[test]

@@ -8,11 +8,18 @@ fn root() -> PathBuf {
 }
 
 fn wgcnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wgcnn")).args(args).current_dir(root()).output().expect("wgcnn runs")
+    Command::new(env!("CARGO_BIN_EXE_wgcnn"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("wgcnn runs")
 }
 
 fn text(o: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn temp(name: &str, bytes: &[u8]) -> PathBuf {
@@ -31,7 +38,11 @@ fn info_names_the_chosen_adapter() {
     let v: serde_json::Value = serde_json::from_str(&out).expect("info --json prints JSON");
     let name = v["chosen"]["name"].as_str().expect("a chosen adapter");
     println!("chosen adapter: {name} ({})", v["chosen"]["driver_info"]);
-    assert!(v["limits"]["max_storage_buffer_binding_size"].as_u64().is_some_and(|b| b > 0));
+    assert!(
+        v["limits"]["max_storage_buffer_binding_size"]
+            .as_u64()
+            .is_some_and(|b| b > 0)
+    );
 }
 
 #[test]
@@ -39,7 +50,10 @@ fn info_with_unknown_adapter_fails_listing_the_adapters() {
     let o = wgcnn(&["info", "--adapter", "no-such-gpu-xyz"]);
     let (out, err) = text(&o);
     assert!(!o.status.success());
-    assert!(err.contains("no-such-gpu-xyz") && out.contains("adapters"), "{out}\n{err}");
+    assert!(
+        err.contains("no-such-gpu-xyz") && out.contains("adapters"),
+        "{out}\n{err}"
+    );
 }
 
 #[test]
@@ -49,15 +63,30 @@ fn classify_default_model_puts_a_cat_first_for_chelsea() {
     assert!(o.status.success(), "{err}");
     let first = out.lines().nth(1).expect("a first class line");
     println!("{out}");
-    assert!(["cat", "tabby", "lynx"].iter().any(|c| first.contains(c)), "first class is not a cat: {first}");
+    assert!(
+        ["cat", "tabby", "lynx"].iter().any(|c| first.contains(c)),
+        "first class is not a cat: {first}"
+    );
 }
 
 #[test]
 fn classify_json_prints_one_object_per_image() {
-    let o = wgcnn(&["classify", "--json", "--top", "3", "--batch", "2", "assets/chelsea.png", "assets/coffee.png"]);
+    let o = wgcnn(&[
+        "classify",
+        "--json",
+        "--top",
+        "3",
+        "--batch",
+        "2",
+        "assets/chelsea.png",
+        "assets/coffee.png",
+    ]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["model"], "tf_efficientnet_lite0");
     assert_eq!(lines[1]["top"][0]["label"], "espresso");
@@ -68,30 +97,64 @@ fn classify_json_prints_one_object_per_image() {
 #[test]
 fn classify_skips_a_corrupt_image_and_exits_nonzero() {
     let bad = temp("broken.png", b"\x89PNG\r\n\x1a\nthis is not really a png");
-    let o = wgcnn(&["classify", "--json", bad.to_str().expect("utf-8"), "assets/coffee.png"]);
+    let o = wgcnn(&[
+        "classify",
+        "--json",
+        bad.to_str().expect("utf-8"),
+        "assets/coffee.png",
+    ]);
     let (out, err) = text(&o);
-    assert!(!o.status.success(), "a failed image makes the exit status non-zero");
-    assert!(err.contains("broken.png"), "the error names the file: {err}");
-    assert_eq!(out.lines().count(), 1, "the good image is still classified: {out}");
+    assert!(
+        !o.status.success(),
+        "a failed image makes the exit status non-zero"
+    );
+    assert!(
+        err.contains("broken.png"),
+        "the error names the file: {err}"
+    );
+    assert_eq!(
+        out.lines().count(),
+        1,
+        "the good image is still classified: {out}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]
 fn classify_with_truncated_weights_names_the_file() {
-    let bytes = std::fs::read(root().join("assets/tf_efficientnet_lite0.safetensors")).expect("asset");
+    let bytes =
+        std::fs::read(root().join("assets/tf_efficientnet_lite0.safetensors")).expect("asset");
     let cut = temp("cut.safetensors", &bytes[..bytes.len() / 3]);
-    let o = wgcnn(&["classify", "--weights", cut.to_str().expect("utf-8"), "assets/chelsea.png"]);
+    let o = wgcnn(&[
+        "classify",
+        "--weights",
+        cut.to_str().expect("utf-8"),
+        "assets/chelsea.png",
+    ]);
     let (_, err) = text(&o);
     assert!(!o.status.success());
-    assert!(err.contains("cut.safetensors") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("cut.safetensors") && !err.contains("panicked"),
+        "{err}"
+    );
 }
 
 #[test]
 fn classify_with_mismatched_weights_lists_the_keys() {
-    let o = wgcnn(&["classify", "--model", "resnet18", "--weights", "assets/tf_efficientnet_lite0.safetensors", "assets/chelsea.png"]);
+    let o = wgcnn(&[
+        "classify",
+        "--model",
+        "resnet18",
+        "--weights",
+        "assets/tf_efficientnet_lite0.safetensors",
+        "assets/chelsea.png",
+    ]);
     let (_, err) = text(&o);
     assert!(!o.status.success());
-    assert!(err.contains("missing") && err.contains("conv1.weight") && err.contains("unexpected"), "{err}");
+    assert!(
+        err.contains("missing") && err.contains("conv1.weight") && err.contains("unexpected"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -107,13 +170,22 @@ fn classify_unknown_model_lists_known_ones() {
     let o = wgcnn(&["classify", "--model", "resnet9000", "assets/chelsea.png"]);
     let (_, err) = text(&o);
     assert!(!o.status.success());
-    assert!(err.contains("resnet9000") && err.contains("resnet50"), "{err}");
+    assert!(
+        err.contains("resnet9000") && err.contains("resnet50"),
+        "{err}"
+    );
 }
 
 #[test]
 fn classify_onnx_model_prints_top5_json() {
     let onnx = root().join("../shared/fixtures/onnx/mobilenet_v2.onnx");
-    let o = wgcnn(&["classify", "--model", onnx.to_str().expect("utf-8"), "--json", "assets/chelsea.png"]);
+    let o = wgcnn(&[
+        "classify",
+        "--model",
+        onnx.to_str().expect("utf-8"),
+        "--json",
+        "assets/chelsea.png",
+    ]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
@@ -124,7 +196,14 @@ fn classify_onnx_model_prints_top5_json() {
 #[test]
 fn classify_pth_checkpoint_runs() {
     let pth = root().join("../shared/fixtures/pth/squeezenet1_1.pth");
-    let o = wgcnn(&["classify", "--model", "squeezenet1_1", "--weights", pth.to_str().expect("utf-8"), "assets/coffee.png"]);
+    let o = wgcnn(&[
+        "classify",
+        "--model",
+        "squeezenet1_1",
+        "--weights",
+        pth.to_str().expect("utf-8"),
+        "assets/coffee.png",
+    ]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
     assert_eq!(out.lines().count(), 6, "{out}");
@@ -135,9 +214,18 @@ fn models_lists_networks_with_params_and_key_naming() {
     let o = wgcnn(&["models"]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
-    let resnet50 = out.lines().find(|l| l.starts_with("resnet50 ")).expect("resnet50 listed");
-    assert!(resnet50.contains("25,557,032") && resnet50.contains("torchvision"), "{resnet50}");
-    assert!(out.lines().any(|l| l.starts_with("tf_efficientnet_lite0") && l.contains("timm")));
+    let resnet50 = out
+        .lines()
+        .find(|l| l.starts_with("resnet50 "))
+        .expect("resnet50 listed");
+    assert!(
+        resnet50.contains("25,557,032") && resnet50.contains("torchvision"),
+        "{resnet50}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("tf_efficientnet_lite0") && l.contains("timm"))
+    );
 }
 
 #[test]
@@ -155,5 +243,8 @@ fn inspect_corrupt_onnx_is_an_error_not_a_panic() {
     let o = wgcnn(&["inspect", bad.to_str().expect("utf-8")]);
     let (_, err) = text(&o);
     assert!(!o.status.success());
-    assert!(err.contains("bad.onnx") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("bad.onnx") && !err.contains("panicked"),
+        "{err}"
+    );
 }

@@ -24,15 +24,28 @@ fn temp_dir() -> PathBuf {
 /// full precision) under names starting with `tag` (tests run in parallel) and returns their
 /// paths.
 fn prepare(tag: &str) -> (Fixture, PathBuf, PathBuf) {
-    let fx = Fixture::open(fixtures_dir().join("detect").join(format!("{MODEL}.safetensors"))).expect("fixture");
+    let fx = Fixture::open(
+        fixtures_dir()
+            .join("detect")
+            .join(format!("{MODEL}.safetensors")),
+    )
+    .expect("fixture");
     let info = find_detector(MODEL).expect("registered");
-    let graph = info.graph(&DetectBuildOptions { batch: 1, height: 120, width: 160 }).expect("graph");
+    let graph = info
+        .graph(&DetectBuildOptions {
+            batch: 1,
+            height: 120,
+            width: 160,
+        })
+        .expect("graph");
     let weights = fx.weights_for(&graph);
     let tensors: Vec<_> = graph
         .params()
         .map(|id| {
             let key = graph.tensor(id).name.clone();
-            let t = weights.tensor(&key).unwrap_or_else(|e| panic!("{key}: {e}"));
+            let t = weights
+                .tensor(&key)
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
             (key, t)
         })
         .collect();
@@ -48,12 +61,19 @@ fn prepare(tag: &str) -> (Fixture, PathBuf, PathBuf) {
         }
     }
     let ipath = dir.join(format!("{tag}-image16.png"));
-    image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(w as u32, h as u32, pixels).expect("buffer").save(&ipath).expect("png written");
+    image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(w as u32, h as u32, pixels)
+        .expect("buffer")
+        .save(&ipath)
+        .expect("png written");
     (fx, wpath, ipath)
 }
 
 fn wgcnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wgcnn")).args(args).current_dir(root()).output().expect("wgcnn runs")
+    Command::new(env!("CARGO_BIN_EXE_wgcnn"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("wgcnn runs")
 }
 
 fn iou(a: &[f32], b: &[f32]) -> f32 {
@@ -69,10 +89,26 @@ fn detect_cli_reproduces_the_fixture_output() {
     let (fx, weights, image) = prepare("reproduce");
     let annotated = temp_dir().join("annotated.png");
     let o = wgcnn(&[
-        "detect", "--model", MODEL, "--weights", weights.to_str().expect("utf-8"), "--min-size", "160", "--max-size", "320",
-        "--score-threshold", "0", "--json", "--output", annotated.to_str().expect("utf-8"), image.to_str().expect("utf-8"),
+        "detect",
+        "--model",
+        MODEL,
+        "--weights",
+        weights.to_str().expect("utf-8"),
+        "--min-size",
+        "160",
+        "--max-size",
+        "320",
+        "--score-threshold",
+        "0",
+        "--json",
+        "--output",
+        annotated.to_str().expect("utf-8"),
+        image.to_str().expect("utf-8"),
     ]);
-    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
     assert!(o.status.success(), "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
     assert_eq!(v["model"], MODEL);
@@ -81,8 +117,17 @@ fn detect_cli_reproduces_the_fixture_output() {
         .expect("detections")
         .iter()
         .map(|d| {
-            let b = d["box"].as_array().expect("box").iter().map(|x| x.as_f64().unwrap_or(f64::NAN) as f32).collect();
-            (b, d["score"].as_f64().unwrap_or(f64::NAN) as f32, d["class"].as_f64().unwrap_or(-1.0) as f32)
+            let b = d["box"]
+                .as_array()
+                .expect("box")
+                .iter()
+                .map(|x| x.as_f64().unwrap_or(f64::NAN) as f32)
+                .collect();
+            (
+                b,
+                d["score"].as_f64().unwrap_or(f64::NAN) as f32,
+                d["class"].as_f64().unwrap_or(-1.0) as f32,
+            )
         })
         .collect();
     let boxes = fx.tensor("output.boxes").expect("boxes");
@@ -100,18 +145,32 @@ fn detect_cli_reproduces_the_fixture_output() {
             .max_by(|a, b| a.1.total_cmp(&b.1));
         // A match: IoU >= 0.95, or every coordinate within 0.25 px (thin boxes, whose IoU a tiny
         // shift changes a lot) — the agreement the GPU stage tests use from the image.
-        let close = |j: usize| got[j].0.iter().zip(want).all(|(a, b)| (a - b).abs() <= 0.25);
+        let close = |j: usize| {
+            got[j]
+                .0
+                .iter()
+                .zip(want)
+                .all(|(a, b)| (a - b).abs() <= 0.25)
+        };
         if let Some((j, _)) = best.filter(|&(j, v)| v >= 0.95 || close(j)) {
             used[j] = true;
             matched += 1;
             worst_score = worst_score.max((got[j].1 - scores.data[i]).abs());
         }
     }
-    println!("wgcnn detect: {} detections, reference {}, {matched} matched (same label, IoU >= 0.95 or within 0.25 px), max score diff {worst_score:.2e}", got.len(), scores.numel());
+    println!(
+        "wgcnn detect: {} detections, reference {}, {matched} matched (same label, IoU >= 0.95 or within 0.25 px), max score diff {worst_score:.2e}",
+        got.len(),
+        scores.numel()
+    );
     // The PNG holds the float image to 1/65535; with random weights that moves near-tied
     // candidates across NMS decisions (the float input matches 100 of 100, see detect_gpu.rs),
     // measured here: 95 of 100 matched.
-    assert!(matched * 100 >= scores.numel() * 90, "only {matched} of {} reference detections matched", scores.numel());
+    assert!(
+        matched * 100 >= scores.numel() * 90,
+        "only {matched} of {} reference detections matched",
+        scores.numel()
+    );
     assert!(worst_score <= 5e-3, "scores differ by {worst_score}");
     let drawn = image::open(&annotated).expect("annotated image written");
     assert_eq!((drawn.width(), drawn.height()), (160, 120));
@@ -121,10 +180,20 @@ fn detect_cli_reproduces_the_fixture_output() {
 fn detect_cli_with_nothing_above_the_threshold_prints_an_empty_list() {
     let (_, weights, image) = prepare("empty");
     let o = wgcnn(&[
-        "detect", "--model", MODEL, "--weights", weights.to_str().expect("utf-8"), "--score-threshold", "1.5", "--json",
+        "detect",
+        "--model",
+        MODEL,
+        "--weights",
+        weights.to_str().expect("utf-8"),
+        "--score-threshold",
+        "1.5",
+        "--json",
         image.to_str().expect("utf-8"),
     ]);
-    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
     assert!(o.status.success(), "{err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
     assert_eq!(v["detections"].as_array().map(Vec::len), Some(0));
@@ -132,16 +201,34 @@ fn detect_cli_with_nothing_above_the_threshold_prints_an_empty_list() {
 
 #[test]
 fn detect_cli_without_weights_explains_where_checkpoints_come_from() {
-    let o = wgcnn(&["detect", "--model", "fasterrcnn_resnet50_fpn", "assets/chelsea.png"]);
+    let o = wgcnn(&[
+        "detect",
+        "--model",
+        "fasterrcnn_resnet50_fpn",
+        "assets/chelsea.png",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("download.pytorch.org") && err.contains("--weights"), "{err}");
+    assert!(
+        err.contains("download.pytorch.org") && err.contains("--weights"),
+        "{err}"
+    );
 }
 
 #[test]
 fn detect_cli_with_classification_weights_lists_the_missing_keys() {
-    let o = wgcnn(&["detect", "--model", MODEL, "--weights", "assets/tf_efficientnet_lite0.safetensors", "assets/chelsea.png"]);
+    let o = wgcnn(&[
+        "detect",
+        "--model",
+        MODEL,
+        "--weights",
+        "assets/tf_efficientnet_lite0.safetensors",
+        "assets/chelsea.png",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("missing") && err.contains("backbone.body") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("missing") && err.contains("backbone.body") && !err.contains("panicked"),
+        "{err}"
+    );
 }

@@ -3,12 +3,12 @@
 //! the GPU (lavapipe in CI): the same checks the CPU interpreter passes, each stage fed the
 //! previous stage's reference tensors where the check says so.
 
+#[path = "../crates/wgcnn-models/tests/detect/checks.rs"]
+mod checks;
 mod common;
 #[allow(dead_code)]
 #[path = "../crates/wgcnn-models/tests/detect/support.rs"]
 mod support;
-#[path = "../crates/wgcnn-models/tests/detect/checks.rs"]
-mod checks;
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -23,7 +23,10 @@ pub fn backend_evaluate(
     feeds: Vec<(String, Tensor)>,
     targets: &[String],
 ) -> Result<HashMap<String, Tensor>, Box<dyn Error>> {
-    let inputs = feeds.iter().map(|(n, _)| tensor_id(graph, n)).collect::<Result<Vec<_>, _>>()?;
+    let inputs = feeds
+        .iter()
+        .map(|(n, _)| tensor_id(graph, n))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut out = HashMap::new();
     let mut computed = Vec::new();
     for name in targets {

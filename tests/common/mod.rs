@@ -22,7 +22,9 @@ macro_rules! golden {
 /// The engine every test in the binary shares.
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| Engine::new(&EngineOptions::default()).expect("a GPU adapter (lavapipe in CI)"))
+    ENGINE.get_or_init(|| {
+        Engine::new(&EngineOptions::default()).expect("a GPU adapter (lavapipe in CI)")
+    })
 }
 
 /// Runs `classify/<name>.<res>.safetensors` through the GPU and checks the logits against
@@ -37,12 +39,19 @@ pub fn check_classifier(name: &str, res: &str) {
 /// by more than the README's 1e-3 (summation order in very deep nets; see the caller).
 #[allow(dead_code)]
 pub fn check_classifier_within(name: &str, res: &str, tol: f32) {
-    let path = fixtures_dir().join("classify").join(format!("{name}.{res}.safetensors"));
+    let path = fixtures_dir()
+        .join("classify")
+        .join(format!("{name}.{res}.safetensors"));
     let fx = Fixture::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let input = fx.tensor("input").expect("fixture input");
     let want = fx.tensor("output").expect("fixture output");
     let info = wgcnn_models::find(name).expect("registered model");
-    let options = BuildOptions { batch: input.shape[0], height: input.shape[2], width: input.shape[3], classes: want.shape[1] };
+    let options = BuildOptions {
+        batch: input.shape[0],
+        height: input.shape[2],
+        width: input.shape[3],
+        classes: want.shape[1],
+    };
     let mut graph = info.graph(&options).expect("graph builds");
     graph.bind(&fx.weights_for(&graph)).expect("weights bind");
     let started = std::time::Instant::now();

@@ -114,13 +114,28 @@ fn load(args: &BenchArgs) -> Result<Model> {
     }
     if let Ok(det) = wgcnn_models::detect::find_detector(&args.model) {
         let [height, width] = args.size.unwrap_or([480, 640]);
-        let sizes = (args.min_size.unwrap_or(det.config.min_size), args.max_size.unwrap_or(det.config.max_size));
+        let sizes = (
+            args.min_size.unwrap_or(det.config.min_size),
+            args.max_size.unwrap_or(det.config.max_size),
+        );
         let config = det.config.with_sizes(sizes.0, sizes.1);
-        let mut graph = det.graph_with(&wgcnn_models::detect::DetectBuildOptions { batch, height, width }, &config)?;
+        let mut graph = det.graph_with(
+            &wgcnn_models::detect::DetectBuildOptions {
+                batch,
+                height,
+                width,
+            },
+            &config,
+        )?;
         graph
             .bind(&RuleWeights::for_graph(&graph))
             .with_context(|| format!("binding rule weights to {}", det.name))?;
-        return Ok(Model { name: det.name.to_string(), source: "registry", weights: "rule", graph });
+        return Ok(Model {
+            name: det.name.to_string(),
+            source: "registry",
+            weights: "rule",
+            graph,
+        });
     }
     let info = wgcnn_models::find(&args.model)?;
     let [height, width] = args.size.unwrap_or([info.default_resolution; 2]);
@@ -188,7 +203,10 @@ pub fn run(args: &BenchArgs, adapter: Option<&str>) -> Result<()> {
     } else {
         wgcnn_io::rule_input("input", &input_shape)
     };
-    let input = Tensor { data, shape: input_shape.clone() };
+    let input = Tensor {
+        data,
+        shape: input_shape.clone(),
+    };
 
     progress.phase("opening the device and planning ...");
     let engine = Engine::new(&crate::engine_options(adapter))?;
@@ -332,7 +350,9 @@ pub fn run(args: &BenchArgs, adapter: Option<&str>) -> Result<()> {
             if cache.is_hit() { "hit" } else { "miss" },
             cache
         );
-        println!("first run    {first_run_ms:.1} ms (after the plan; pipelines compiled at plan time)");
+        println!(
+            "first run    {first_run_ms:.1} ms (after the plan; pipelines compiled at plan time)"
+        );
         println!(
             "timed runs   {} after {} warm-up: median {:.2} ms, min {:.2} ms, p90 {:.2} ms (input written to outputs mapped)",
             summary.count, args.warmup, summary.median, summary.min, summary.p90
@@ -473,7 +493,10 @@ fn detector_stage(layer: &str) -> Option<&'static str> {
         ("detections", "postprocess (decode, nms)"),
         ("output", "scale boxes"),
     ];
-    STAGES.iter().find(|(prefix, _)| layer.starts_with(prefix)).map(|(_, stage)| *stage)
+    STAGES
+        .iter()
+        .find(|(prefix, _)| layer.starts_with(prefix))
+        .map(|(_, stage)| *stage)
 }
 
 /// For detectors: GPU time per pipeline stage.
@@ -489,7 +512,18 @@ fn print_detector_stages(layers: &[LayerTiming]) {
             None => stages.push((stage, l.ms)),
         }
     }
-    let order = ["transform", "backbone", "fpn", "rpn head", "rpn proposals (top-k, decode, nms)", "roi align", "box head + predictor", "postprocess (decode, nms)", "scale boxes", "other"];
+    let order = [
+        "transform",
+        "backbone",
+        "fpn",
+        "rpn head",
+        "rpn proposals (top-k, decode, nms)",
+        "roi align",
+        "box head + predictor",
+        "postprocess (decode, nms)",
+        "scale boxes",
+        "other",
+    ];
     stages.sort_by_key(|(s, _)| order.iter().position(|o| o == s));
     println!("time by detector stage:");
     for (stage, ms) in stages {

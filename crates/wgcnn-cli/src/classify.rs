@@ -67,7 +67,9 @@ fn parse_triple(s: &str) -> Result<[f32; 3], String> {
     match v.as_slice() {
         [x] => Ok([*x; 3]),
         [a, b, c] => Ok([*a, *b, *c]),
-        _ => Err(format!("expected one or three comma-separated numbers, got {s:?}")),
+        _ => Err(format!(
+            "expected one or three comma-separated numbers, got {s:?}"
+        )),
     }
 }
 
@@ -82,14 +84,18 @@ fn collect(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
                 .with_context(|| format!("reading directory {}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| {
-                    f.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+                    f.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                        IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
+                    })
                 })
                 .collect();
             files.sort();
             if files.is_empty() {
-                eprintln!("warning: {} holds no image files ({})", p.display(), IMAGE_EXTENSIONS.join(", "));
+                eprintln!(
+                    "warning: {} holds no image files ({})",
+                    p.display(),
+                    IMAGE_EXTENSIONS.join(", ")
+                );
             }
             out.extend(files);
         } else {
@@ -110,16 +116,33 @@ fn build(args: &ClassifyArgs, engine: &Engine) -> Result<Classifier> {
         ),
         None => None,
     };
-    let model = args.model.clone().unwrap_or_else(|| wgcnn::DEFAULT_MODEL.to_string());
+    let model = args
+        .model
+        .clone()
+        .unwrap_or_else(|| wgcnn::DEFAULT_MODEL.to_string());
     let is_onnx = model.to_ascii_lowercase().ends_with(".onnx");
-    let mut options = ClassifierOptions { model: model.clone(), weights: args.weights.clone(), batch: args.batch.max(1), transform: None, labels };
+    let mut options = ClassifierOptions {
+        model: model.clone(),
+        weights: args.weights.clone(),
+        batch: args.batch.max(1),
+        transform: None,
+        labels,
+    };
     // Start from the model's own preprocessing and apply the flags on top.
     let base = if is_onnx {
         if args.weights.is_some() {
             bail!("--weights applies to registered models; an ONNX file carries its own weights");
         }
-        let probe = wgcnn::wgcnn_io::onnx::load_onnx(&model, &wgcnn::wgcnn_io::onnx::OnnxOptions { batch: 1 })?;
-        let shape = probe.graph.inputs.first().map(|&i| probe.graph.shape(i).to_vec()).unwrap_or_default();
+        let probe = wgcnn::wgcnn_io::onnx::load_onnx(
+            &model,
+            &wgcnn::wgcnn_io::onnx::OnnxOptions { batch: 1 },
+        )?;
+        let shape = probe
+            .graph
+            .inputs
+            .first()
+            .map(|&i| probe.graph.shape(i).to_vec())
+            .unwrap_or_default();
         let (c, s) = match shape.as_slice() {
             [_, c, h, _] => (*c, *h),
             _ => bail!("{model}: input {shape:?} is not an NCHW image"),
@@ -128,13 +151,22 @@ fn build(args: &ClassifyArgs, engine: &Engine) -> Result<Classifier> {
     } else {
         wgcnn::model_transform(wgcnn::wgcnn_models::find(&model)?)
     };
-    let any = args.size.is_some() || args.resize.is_some() || args.mean.is_some() || args.std.is_some() || args.scale.is_some() || args.interpolation.is_some();
+    let any = args.size.is_some()
+        || args.resize.is_some()
+        || args.mean.is_some()
+        || args.std.is_some()
+        || args.scale.is_some()
+        || args.interpolation.is_some();
     if any {
         options.transform = Some(override_transform(base, args));
     } else if is_onnx {
         options.transform = Some(base);
     }
-    let classifier = if is_onnx { Classifier::from_onnx(engine, &model, &options)? } else { Classifier::new(engine, &options)? };
+    let classifier = if is_onnx {
+        Classifier::from_onnx(engine, &model, &options)?
+    } else {
+        Classifier::new(engine, &options)?
+    };
     Ok(classifier)
 }
 
@@ -210,7 +242,12 @@ pub fn run(args: &ClassifyArgs, adapter: Option<&str>) -> Result<()> {
         if progress {
             let width = 30;
             let filled = done * width / files.len();
-            eprint!("\r[{}{}] {done}/{} images", "#".repeat(filled), ".".repeat(width - filled), files.len());
+            eprint!(
+                "\r[{}{}] {done}/{} images",
+                "#".repeat(filled),
+                ".".repeat(width - filled),
+                files.len()
+            );
         }
     }
     if progress {
@@ -219,7 +256,13 @@ pub fn run(args: &ClassifyArgs, adapter: Option<&str>) -> Result<()> {
     let ok = files.len() - failed;
     if files.len() > 1 {
         let secs = run_started.elapsed().as_secs_f64();
-        let per = |d: Duration| if ok == 0 { 0.0 } else { d.as_secs_f64() * 1e3 / ok as f64 };
+        let per = |d: Duration| {
+            if ok == 0 {
+                0.0
+            } else {
+                d.as_secs_f64() * 1e3 / ok as f64
+            }
+        };
         eprintln!(
             "{ok} of {} images classified in {secs:.2} s ({:.1} images/s, batch {}); per image: decode {:.1} ms, upload {:.1} ms, GPU {:.1} ms; model load {:.2} s",
             files.len(),
@@ -237,14 +280,33 @@ pub fn run(args: &ClassifyArgs, adapter: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn print_result(out: &mut impl Write, path: &Path, model: &str, top: &[wgcnn::Prediction], as_json: bool) -> Result<()> {
+fn print_result(
+    out: &mut impl Write,
+    path: &Path,
+    model: &str,
+    top: &[wgcnn::Prediction],
+    as_json: bool,
+) -> Result<()> {
     if as_json {
-        let top: Vec<_> = top.iter().map(|p| json!({"index": p.index, "label": p.label, "probability": p.probability})).collect();
-        writeln!(out, "{}", json!({"image": path.display().to_string(), "model": model, "top": top}))?;
+        let top: Vec<_> = top
+            .iter()
+            .map(|p| json!({"index": p.index, "label": p.label, "probability": p.probability}))
+            .collect();
+        writeln!(
+            out,
+            "{}",
+            json!({"image": path.display().to_string(), "model": model, "top": top})
+        )?;
     } else {
         writeln!(out, "{}", path.display())?;
         for p in top {
-            writeln!(out, "  {:6.2}%  {} ({})", p.probability * 100.0, p.label, p.index)?;
+            writeln!(
+                out,
+                "  {:6.2}%  {} ({})",
+                p.probability * 100.0,
+                p.label,
+                p.index
+            )?;
         }
     }
     Ok(())

@@ -9,10 +9,22 @@ use wgcnn::{Detection, Detector, DetectorOptions, Engine, RgbImage, class_color}
 
 /// Where torchvision's COCO checkpoints come from.
 const CHECKPOINTS: &[(&str, &str)] = &[
-    ("fasterrcnn_resnet50_fpn", "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth"),
-    ("fasterrcnn_resnet50_fpn_v2", "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth"),
-    ("fasterrcnn_mobilenet_v3_large_fpn", "https://download.pytorch.org/models/fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth"),
-    ("fasterrcnn_mobilenet_v3_large_320_fpn", "https://download.pytorch.org/models/fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth"),
+    (
+        "fasterrcnn_resnet50_fpn",
+        "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_coco-258fb6c6.pth",
+    ),
+    (
+        "fasterrcnn_resnet50_fpn_v2",
+        "https://download.pytorch.org/models/fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth",
+    ),
+    (
+        "fasterrcnn_mobilenet_v3_large_fpn",
+        "https://download.pytorch.org/models/fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth",
+    ),
+    (
+        "fasterrcnn_mobilenet_v3_large_320_fpn",
+        "https://download.pytorch.org/models/fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth",
+    ),
 ];
 
 #[derive(Args)]
@@ -22,7 +34,12 @@ pub struct DetectArgs {
     inputs: Vec<PathBuf>,
     /// The detector: fasterrcnn_resnet50_fpn, fasterrcnn_resnet50_fpn_v2,
     /// fasterrcnn_mobilenet_v3_large_fpn, fasterrcnn_mobilenet_v3_large_320_fpn.
-    #[arg(long, short, default_value = "fasterrcnn_mobilenet_v3_large_320_fpn", value_name = "NAME")]
+    #[arg(
+        long,
+        short,
+        default_value = "fasterrcnn_mobilenet_v3_large_320_fpn",
+        value_name = "NAME"
+    )]
     model: String,
     /// torchvision checkpoint (.pth as downloaded, or .safetensors). Run without it to see where
     /// the COCO checkpoints come from.
@@ -48,7 +65,9 @@ pub struct DetectArgs {
 }
 
 fn no_weights(model: &str) -> anyhow::Error {
-    let mut msg = format!("`wgcnn detect` needs a checkpoint: --weights FILE.\n\ntorchvision's COCO checkpoints ({model} is the one selected):\n");
+    let mut msg = format!(
+        "`wgcnn detect` needs a checkpoint: --weights FILE.\n\ntorchvision's COCO checkpoints ({model} is the one selected):\n"
+    );
     for (name, url) in CHECKPOINTS {
         msg.push_str(&format!("  {name:<40} {url}\n"));
     }
@@ -57,29 +76,44 @@ fn no_weights(model: &str) -> anyhow::Error {
 }
 
 pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
-    let weights = args.weights.clone().ok_or_else(|| no_weights(&args.model))?;
+    let weights = args
+        .weights
+        .clone()
+        .ok_or_else(|| no_weights(&args.model))?;
     let engine = Engine::new(&crate::engine_options(adapter))?;
     let info = wgcnn::wgcnn_models::detect::find_detector(&args.model)?;
     let config = (args.min_size.is_some() || args.max_size.is_some()).then(|| {
-        info.config.with_sizes(args.min_size.unwrap_or(info.config.min_size), args.max_size.unwrap_or(info.config.max_size))
+        info.config.with_sizes(
+            args.min_size.unwrap_or(info.config.min_size),
+            args.max_size.unwrap_or(info.config.max_size),
+        )
     });
-    let options = DetectorOptions { model: args.model.clone(), weights, score_threshold: args.score_threshold, config, labels: None };
+    let options = DetectorOptions {
+        model: args.model.clone(),
+        weights,
+        score_threshold: args.score_threshold,
+        config,
+        labels: None,
+    };
     let detector = Detector::new(&engine, &options)?;
     let many = args.inputs.len() > 1;
     if let (Some(out), true) = (&args.output, many) {
-        std::fs::create_dir_all(out).with_context(|| format!("creating output directory {}", out.display()))?;
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("creating output directory {}", out.display()))?;
     }
     let mut failed = 0;
     for path in &args.inputs {
         let started = std::time::Instant::now();
         // 16-bit and float images run at full precision; 8-bit ones through the pixel upload.
-        let result = RgbImage::open_precise(path).map_err(anyhow::Error::from).and_then(|(img, precise)| {
-            let dets = match &precise {
-                Some(t) => detector.detect_tensor(t)?,
-                None => detector.detect(&img)?,
-            };
-            Ok((img, dets))
-        });
+        let result = RgbImage::open_precise(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|(img, precise)| {
+                let dets = match &precise {
+                    Some(t) => detector.detect_tensor(t)?,
+                    None => detector.detect(&img)?,
+                };
+                Ok((img, dets))
+            });
         let (img, dets) = match result {
             Ok(v) => v,
             Err(e) => {
@@ -90,10 +124,18 @@ pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
         };
         print_detections(path, detector.name(), &dets, args.json);
         if !args.json {
-            eprintln!("  ({} detections in {:.0} ms)", dets.len(), started.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "  ({} detections in {:.0} ms)",
+                dets.len(),
+                started.elapsed().as_secs_f64() * 1e3
+            );
         }
         if let Some(out) = &args.output {
-            let target = if many { out.join(annotated_name(path)) } else { out.clone() };
+            let target = if many {
+                out.join(annotated_name(path))
+            } else {
+                out.clone()
+            };
             let mut canvas = img;
             draw(&mut canvas, &dets);
             canvas.save(&target)?;
@@ -109,7 +151,10 @@ pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
 }
 
 fn annotated_name(path: &Path) -> String {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into());
     format!("{stem}.detections.png")
 }
 
@@ -119,7 +164,10 @@ fn print_detections(path: &Path, model: &str, dets: &[Detection], as_json: bool)
             .iter()
             .map(|d| json!({"label": d.label, "class": d.class, "score": d.score, "box": d.bbox}))
             .collect();
-        println!("{}", json!({"image": path.display().to_string(), "model": model, "detections": list}));
+        println!(
+            "{}",
+            json!({"image": path.display().to_string(), "model": model, "detections": list})
+        );
     } else {
         println!("{}", path.display());
         if dets.is_empty() {
@@ -127,18 +175,32 @@ fn print_detections(path: &Path, model: &str, dets: &[Detection], as_json: bool)
         }
         for d in dets {
             let [x1, y1, x2, y2] = d.bbox;
-            println!("  {:5.1}%  {:<16} [{x1:.1}, {y1:.1}, {x2:.1}, {y2:.1}]", d.score * 100.0, d.label);
+            println!(
+                "  {:5.1}%  {:<16} [{x1:.1}, {y1:.1}, {x2:.1}, {y2:.1}]",
+                d.score * 100.0,
+                d.label
+            );
         }
     }
 }
 
 fn draw(img: &mut RgbImage, dets: &[Detection]) {
-    let scale = if img.width.max(img.height) > 800 { 2 } else { 1 };
+    let scale = if img.width.max(img.height) > 800 {
+        2
+    } else {
+        1
+    };
     // Lowest score first so the best boxes end up on top.
     for d in dets.iter().rev() {
         let color = class_color(d.class);
         img.draw_box(d.bbox, color, scale + 1);
         let y = (d.bbox[1] as i64 - 9 * scale).max(0);
-        img.draw_label(d.bbox[0] as i64, y, &format!("{} {:.2}", d.label, d.score), color, scale);
+        img.draw_label(
+            d.bbox[0] as i64,
+            y,
+            &format!("{} {:.2}", d.label, d.score),
+            color,
+            scale,
+        );
     }
 }

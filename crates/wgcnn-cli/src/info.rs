@@ -43,10 +43,15 @@ pub fn run(args: &InfoArgs, adapter: Option<&str>) -> Result<()> {
                 }),
             )
         }
-        Err(_) => (serde_json::Value::Null, serde_json::Value::Null, serde_json::Value::Null),
+        Err(_) => (
+            serde_json::Value::Null,
+            serde_json::Value::Null,
+            serde_json::Value::Null,
+        ),
     };
     if args.json {
-        let mut out = json!({"adapters": adapters, "chosen": chosen, "limits": limits, "features": features});
+        let mut out =
+            json!({"adapters": adapters, "chosen": chosen, "limits": limits, "features": features});
         if let Err(e) = &engine {
             out["error"] = json!(e.to_string());
         }
@@ -54,11 +59,20 @@ pub fn run(args: &InfoArgs, adapter: Option<&str>) -> Result<()> {
     } else {
         println!("adapters ({}):", all.len());
         for a in &all {
-            println!("  - {} [{} {}] driver: {} {}", a.name, a.backend, a.device_type, a.driver, a.driver_info);
+            println!(
+                "  - {} [{} {}] driver: {} {}",
+                a.name, a.backend, a.device_type, a.driver, a.driver_info
+            );
         }
         match &engine {
             Ok(_) => {
-                println!("chosen: {} ({}, {} {})", chosen["name"].as_str().unwrap_or(""), chosen["backend"].as_str().unwrap_or(""), chosen["driver"].as_str().unwrap_or(""), chosen["driver_info"].as_str().unwrap_or(""));
+                println!(
+                    "chosen: {} ({}, {} {})",
+                    chosen["name"].as_str().unwrap_or(""),
+                    chosen["backend"].as_str().unwrap_or(""),
+                    chosen["driver"].as_str().unwrap_or(""),
+                    chosen["driver_info"].as_str().unwrap_or("")
+                );
                 println!("limits used:");
                 if let Some(m) = limits.as_object() {
                     for (k, v) in m {

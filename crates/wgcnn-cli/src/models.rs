@@ -55,7 +55,12 @@ pub fn run(args: &ModelsArgs) -> Result<()> {
             let res = m.default_resolution;
             println!(
                 "{:<24} {:<12} {:>6} {:>12} {:>9.2} {:<12} {prep}",
-                m.name, m.family, format!("{res}x{res}"), group(stats.params), gflops, m.key_naming.as_str()
+                m.name,
+                m.family,
+                format!("{res}x{res}"),
+                group(stats.params),
+                gflops,
+                m.key_naming.as_str()
             );
         }
     }
@@ -68,20 +73,38 @@ fn list_detectors(json: bool) -> Result<()> {
     use wgcnn_models::detect::{DetectBuildOptions, detectors};
     if !json {
         println!();
-        println!("{:<40} {:>12} {:>9} {:<12} transform", "detector", "params", "GFLOPs", "keys");
+        println!(
+            "{:<40} {:>12} {:>9} {:<12} transform",
+            "detector", "params", "GFLOPs", "keys"
+        );
     }
     for d in detectors() {
-        let graph = d.graph(&DetectBuildOptions { batch: 1, height: 480, width: 640 }).with_context(|| format!("building {}", d.name))?;
+        let graph = d
+            .graph(&DetectBuildOptions {
+                batch: 1,
+                height: 480,
+                width: 640,
+            })
+            .with_context(|| format!("building {}", d.name))?;
         let stats = wgcnn_models::ModelStats::of(&graph);
         let gflops = 2.0 * stats.macs as f64 / 1e9;
         let c = &d.config;
-        let transform = format!("min_size {} max_size {}, GFLOPs at 480x640", c.min_size, c.max_size);
+        let transform = format!(
+            "min_size {} max_size {}, GFLOPs at 480x640",
+            c.min_size, c.max_size
+        );
         if json {
             let v = json!({"name": d.name, "task": "detection", "params": stats.params, "gflops_480x640": gflops,
                 "keys": "torchvision", "min_size": c.min_size, "max_size": c.max_size, "classes": c.num_classes});
             println!("{v}");
         } else {
-            println!("{:<40} {:>12} {:>9.2} {:<12} {transform}", d.name, group(stats.params), gflops, "torchvision");
+            println!(
+                "{:<40} {:>12} {:>9.2} {:<12} {transform}",
+                d.name,
+                group(stats.params),
+                gflops,
+                "torchvision"
+            );
         }
     }
     Ok(())

@@ -28,11 +28,26 @@ pub enum ExecError {
     #[error(transparent)]
     Kernel(#[from] wgcnn_kernels::KernelError),
     #[error("node {node} ({op}): {message}")]
-    Unsupported { node: String, op: &'static str, message: String },
-    #[error("tensor {name} {shape:?} needs {bytes} bytes in one buffer binding; the device allows {limit} (try a smaller batch or input size)")]
-    TooLarge { name: String, shape: Vec<usize>, bytes: u64, limit: u64 },
+    Unsupported {
+        node: String,
+        op: &'static str,
+        message: String,
+    },
+    #[error(
+        "tensor {name} {shape:?} needs {bytes} bytes in one buffer binding; the device allows {limit} (try a smaller batch or input size)"
+    )]
+    TooLarge {
+        name: String,
+        shape: Vec<usize>,
+        bytes: u64,
+        limit: u64,
+    },
     #[error("input {index}: expected shape {expected:?}, got {got:?}")]
-    InputShape { index: usize, expected: Vec<usize>, got: Vec<usize> },
+    InputShape {
+        index: usize,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
     #[error("expected {expected} inputs, got {got}")]
     InputCount { expected: usize, got: usize },
 }

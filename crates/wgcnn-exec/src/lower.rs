@@ -30,9 +30,21 @@ pub(crate) struct Lowering<'a> {
 }
 
 impl<'a> Lowering<'a> {
-    pub fn new(ctx: &'a Context, graph: &'a Graph, buffer_of: &'a dyn Fn(TensorId) -> Arc<wgpu::Buffer>) -> Self {
+    pub fn new(
+        ctx: &'a Context,
+        graph: &'a Graph,
+        buffer_of: &'a dyn Fn(TensorId) -> Arc<wgpu::Buffer>,
+    ) -> Self {
         let dummy = ctx.upload("dummy", &[0.0]);
-        Lowering { ctx, graph, buffer_of, launches: Vec::new(), weight_bytes: 0, dummy, winograd: Default::default() }
+        Lowering {
+            ctx,
+            graph,
+            buffer_of,
+            launches: Vec::new(),
+            weight_bytes: 0,
+            dummy,
+            winograd: Default::default(),
+        }
     }
 
     pub fn finish(self) -> (Vec<Launch>, u64) {
@@ -44,7 +56,12 @@ impl<'a> Lowering<'a> {
         let bytes = data.len() as u64 * 4;
         let limit = self.ctx.max_binding();
         if bytes > limit {
-            return Err(ExecError::TooLarge { name: name.to_string(), shape: vec![data.len()], bytes, limit });
+            return Err(ExecError::TooLarge {
+                name: name.to_string(),
+                shape: vec![data.len()],
+                bytes,
+                limit,
+            });
         }
         self.weight_bytes += bytes;
         Ok(self.ctx.upload(name, data))
@@ -56,7 +73,10 @@ impl<'a> Lowering<'a> {
         info.data.as_deref().ok_or_else(|| ExecError::Unsupported {
             node: node.name.clone(),
             op: node.op.kind(),
-            message: format!("input {} must be a constant or parameter on the GPU path", info.name),
+            message: format!(
+                "input {} must be a constant or parameter on the GPU path",
+                info.name
+            ),
         })
     }
 
@@ -68,7 +88,10 @@ impl<'a> Lowering<'a> {
             _ => Err(ExecError::Unsupported {
                 node: node.name.clone(),
                 op: node.op.kind(),
-                message: format!("input {i} ({}) must be computed, not a constant", self.graph.tensor(t).name),
+                message: format!(
+                    "input {i} ({}) must be computed, not a constant",
+                    self.graph.tensor(t).name
+                ),
             }),
         }
     }
@@ -101,17 +124,22 @@ impl<'a> Lowering<'a> {
         out: &wgpu::Buffer,
     ) -> Result<(), ExecError> {
         let variant = conv2d::variant(self.ctx, desc);
-        let prepared = conv2d::prepare_weights(variant, desc, weight).map_err(|e| kernel_err(node, e))?;
+        let prepared =
+            conv2d::prepare_weights(variant, desc, weight).map_err(|e| kernel_err(node, e))?;
         let wb = self.upload(&self.graph.tensor(node.inputs[1]).name, &prepared)?;
         let bias = bias.unwrap_or(&self.dummy);
         let residual = residual.unwrap_or(&self.dummy);
         if variant == conv2d::Variant::Winograd {
             let p = winograd::WinogradParams::new(desc).map_err(|e| kernel_err(node, e))?;
             let (v, m) = self.winograd.buffers(self.ctx, &p);
-            self.launches.extend(winograd::launches(self.ctx, &node.name, &p, x, &wb, bias, residual, out, &v, &m));
+            self.launches.extend(winograd::launches(
+                self.ctx, &node.name, &p, x, &wb, bias, residual, out, &v, &m,
+            ));
         } else {
-            let launch = conv2d::launch_variant(self.ctx, &node.name, variant, desc, x, &wb, bias, residual, out)
-                .map_err(|e| kernel_err(node, e))?;
+            let launch = conv2d::launch_variant(
+                self.ctx, &node.name, variant, desc, x, &wb, bias, residual, out,
+            )
+            .map_err(|e| kernel_err(node, e))?;
             self.launches.push(launch);
         }
         Ok(())
@@ -127,25 +155,46 @@ impl<'a> Lowering<'a> {
             Op::Act(a) => {
                 let x = self.input(node, 0)?;
                 let p = unary::UnaryParams::new(&shape(node.output), false, a.code());
-                self.launches.push(unary::launch(self.ctx, &node.name, &p, &x, &self.dummy, &out));
+                self.launches.push(unary::launch(
+                    self.ctx,
+                    &node.name,
+                    &p,
+                    &x,
+                    &self.dummy,
+                    &out,
+                ));
             }
             Op::BatchNorm { eps } => {
                 let x = self.input(node, 0)?;
                 let [g, b, m, v] = [1, 2, 3, 4].map(|i| node.inputs[i]);
-                let (g, b, m, v) = (self.data(node, g)?, self.data(node, b)?, self.data(node, m)?, self.data(node, v)?);
+                let (g, b, m, v) = (
+                    self.data(node, g)?,
+                    self.data(node, b)?,
+                    self.data(node, m)?,
+                    self.data(node, v)?,
+                );
                 let scale: Vec<f32> = g.iter().zip(v).map(|(g, v)| g / (v + eps).sqrt()).collect();
                 let mut affine = scale.clone();
                 affine.extend(b.iter().zip(m).zip(&scale).map(|((b, m), s)| b - m * s));
                 let ab = self.upload(&format!("{} affine", node.name), &affine)?;
                 let p = unary::UnaryParams::new(&shape(node.output), true, (0, 0.0, 0.0));
-                self.launches.push(unary::launch(self.ctx, &node.name, &p, &x, &ab, &out));
+                self.launches
+                    .push(unary::launch(self.ctx, &node.name, &p, &x, &ab, &out));
             }
             Op::Conv2d(c) => {
                 let x = self.input(node, 0)?;
                 let w_shape = shape(node.inputs[1]);
                 let weight = self.data(node, node.inputs[1])?;
-                let bias = if c.bias { Some(self.upload_input(node, 2)?) } else { None };
-                let residual = if c.residual { Some(self.input(node, node.inputs.len() - 1)?) } else { None };
+                let bias = if c.bias {
+                    Some(self.upload_input(node, 2)?)
+                } else {
+                    None
+                };
+                let residual = if c.residual {
+                    Some(self.input(node, node.inputs.len() - 1)?)
+                } else {
+                    None
+                };
                 let desc = ConvDesc {
                     input: four(node, &shape(node.inputs[0]))?,
                     weight: four(node, &w_shape)?,
@@ -157,13 +206,27 @@ impl<'a> Lowering<'a> {
                     residual: c.residual,
                     act: c.act.code(),
                 };
-                self.conv(node, &desc, &x, weight, bias.as_ref(), residual.as_deref(), &out)?;
+                self.conv(
+                    node,
+                    &desc,
+                    &x,
+                    weight,
+                    bias.as_ref(),
+                    residual.as_deref(),
+                    &out,
+                )?;
             }
             Op::Linear { bias, act } => {
                 let x = self.input(node, 0)?;
                 let [m, k] = [shape(node.inputs[1])[0], shape(node.inputs[1])[1]];
                 let batch = shape(node.inputs[0])[0];
-                let desc = linear::LinearDesc { batch, in_features: k, out_features: m, bias: *bias, act: act.code() };
+                let desc = linear::LinearDesc {
+                    batch,
+                    in_features: k,
+                    out_features: m,
+                    bias: *bias,
+                    act: act.code(),
+                };
                 let weight = self.data(node, node.inputs[1])?;
                 // Many rows (a detector's box head over its proposals) are a GEMM: the layer is a
                 // 1x1 convolution of a [batch, K, 1, 1] input, same memory layout, and the conv
@@ -181,35 +244,71 @@ impl<'a> Lowering<'a> {
                         residual: false,
                         act: act.code(),
                     };
-                    let bias_buffer = if *bias { Some(self.upload_input(node, 2)?) } else { None };
+                    let bias_buffer = if *bias {
+                        Some(self.upload_input(node, 2)?)
+                    } else {
+                        None
+                    };
                     return self.conv(node, &as_conv, &x, weight, bias_buffer.as_ref(), None, &out);
                 }
                 let name = self.graph.tensor(node.inputs[1]).name.clone();
-                let chunks = linear::row_chunks(m, k, self.ctx.max_binding()).map_err(|e| kernel_err(node, e))?;
+                let chunks = linear::row_chunks(m, k, self.ctx.max_binding())
+                    .map_err(|e| kernel_err(node, e))?;
                 let mut buffers = Vec::with_capacity(chunks.len());
                 for rows in &chunks {
-                    buffers.push(self.upload(&format!("{name}[{rows:?}]"), &weight[rows.start * k..rows.end * k])?);
+                    buffers.push(self.upload(
+                        &format!("{name}[{rows:?}]"),
+                        &weight[rows.start * k..rows.end * k],
+                    )?);
                 }
-                let bias_buffer = if *bias { Some(self.upload_input(node, 2)?) } else { None };
+                let bias_buffer = if *bias {
+                    Some(self.upload_input(node, 2)?)
+                } else {
+                    None
+                };
                 let pairs: Vec<_> = chunks.iter().cloned().zip(buffers.iter()).collect();
-                let launches = linear::launches(self.ctx, &node.name, &desc, &x, &pairs, bias_buffer.as_ref().unwrap_or(&self.dummy), &out)
-                    .map_err(|e| kernel_err(node, e))?;
+                let launches = linear::launches(
+                    self.ctx,
+                    &node.name,
+                    &desc,
+                    &x,
+                    &pairs,
+                    bias_buffer.as_ref().unwrap_or(&self.dummy),
+                    &out,
+                )
+                .map_err(|e| kernel_err(node, e))?;
                 self.launches.extend(launches);
             }
             Op::MaxPool2d(p) | Op::AvgPool2d(p) => {
                 let x = self.input(node, 0)?;
                 let mode = match &node.op {
                     Op::MaxPool2d(_) => PoolMode::Max,
-                    _ => PoolMode::Avg { count_include_pad: p.count_include_pad },
+                    _ => PoolMode::Avg {
+                        count_include_pad: p.count_include_pad,
+                    },
                 };
                 let o = shape(node.output);
-                let params = pool2d::Pool2dParams::new(mode, four(node, &shape(node.inputs[0]))?, [o[2], o[3]], p.kernel, p.stride, p.padding);
-                self.launches.push(pool2d::launch(self.ctx, &node.name, &params, &x, &out));
+                let params = pool2d::Pool2dParams::new(
+                    mode,
+                    four(node, &shape(node.inputs[0]))?,
+                    [o[2], o[3]],
+                    p.kernel,
+                    p.stride,
+                    p.padding,
+                );
+                self.launches
+                    .push(pool2d::launch(self.ctx, &node.name, &params, &x, &out));
             }
             Op::AdaptiveAvgPool2d { output } => {
                 let x = self.input(node, 0)?;
-                let p = adaptive_avgpool2d::AdaptiveAvgPool2dParams::new(self.ctx, four(node, &shape(node.inputs[0]))?, *output);
-                self.launches.push(adaptive_avgpool2d::launch(self.ctx, &node.name, &p, &x, &out));
+                let p = adaptive_avgpool2d::AdaptiveAvgPool2dParams::new(
+                    self.ctx,
+                    four(node, &shape(node.inputs[0]))?,
+                    *output,
+                );
+                self.launches.push(adaptive_avgpool2d::launch(
+                    self.ctx, &node.name, &p, &x, &out,
+                ));
             }
             Op::Add | Op::Mul => {
                 let a = self.input(node, 0)?;
@@ -220,9 +319,14 @@ impl<'a> Lowering<'a> {
                     op: node.op.kind(),
                     message: format!("broadcast of {sb:?} onto {sa:?} has no GPU kernel (same shape, per channel or scalar only)"),
                 })?;
-                let op = if matches!(node.op, Op::Add) { BinaryOp::Add } else { BinaryOp::Mul };
+                let op = if matches!(node.op, Op::Add) {
+                    BinaryOp::Add
+                } else {
+                    BinaryOp::Mul
+                };
                 let p = binary::BinaryParams::new(&sa, broadcast, op, (0, 0.0, 0.0));
-                self.launches.push(binary::launch(self.ctx, &node.name, &p, &a, &b, &out));
+                self.launches
+                    .push(binary::launch(self.ctx, &node.name, &p, &a, &b, &out));
             }
             Op::Concat { axis } => {
                 let o = shape(node.output);
@@ -232,25 +336,36 @@ impl<'a> Lowering<'a> {
                 for i in 0..node.inputs.len() {
                     let x = self.input_or_upload(node, i)?;
                     let c = shape(node.inputs[i])[*axis];
-                    let p = copy_channels::CopyChannelsParams::concat(outer, c, inner, o[*axis], offset);
-                    self.launches.push(copy_channels::launch(self.ctx, &format!("{}[{i}]", node.name), &p, &x, &out));
+                    let p = copy_channels::CopyChannelsParams::concat(
+                        outer, c, inner, o[*axis], offset,
+                    );
+                    self.launches.push(copy_channels::launch(
+                        self.ctx,
+                        &format!("{}[{i}]", node.name),
+                        &p,
+                        &x,
+                        &out,
+                    ));
                     offset += c;
                 }
             }
             Op::Lrn(l) => {
                 let x = self.input(node, 0)?;
                 let p = lrn::LrnParams::new(&shape(node.inputs[0]), l.size, l.alpha, l.beta, l.k);
-                self.launches.push(lrn::launch(self.ctx, &node.name, &p, &x, &out));
+                self.launches
+                    .push(lrn::launch(self.ctx, &node.name, &p, &x, &out));
             }
             Op::Softmax { axis } => {
                 let x = self.input(node, 0)?;
                 let p = softmax::SoftmaxParams::new(self.ctx, &shape(node.inputs[0]), *axis);
-                self.launches.push(softmax::launch(self.ctx, &node.name, &p, &x, &out));
+                self.launches
+                    .push(softmax::launch(self.ctx, &node.name, &p, &x, &out));
             }
             Op::Pad { padding, value } => {
                 let x = self.input(node, 0)?;
                 let p = pad::PadParams::new(four(node, &shape(node.inputs[0]))?, *padding, *value);
-                self.launches.push(pad::launch(self.ctx, &node.name, &p, &x, &out));
+                self.launches
+                    .push(pad::launch(self.ctx, &node.name, &p, &x, &out));
             }
             Op::Flatten { .. } | Op::Reshape { .. } => {}
             Op::Resize { .. }
@@ -276,5 +391,9 @@ fn four(node: &Node, s: &[usize]) -> Result<[usize; 4], ExecError> {
 }
 
 fn kernel_err(node: &Node, e: wgcnn_kernels::KernelError) -> ExecError {
-    ExecError::Unsupported { node: node.name.clone(), op: node.op.kind(), message: e.to_string() }
+    ExecError::Unsupported {
+        node: node.name.clone(),
+        op: node.op.kind(),
+        message: e.to_string(),
+    }
 }

@@ -99,7 +99,10 @@ impl MemoryPlan {
                 }
             }
         }
-        MemoryPlan { slot_of, slot_bytes }
+        MemoryPlan {
+            slot_of,
+            slot_bytes,
+        }
     }
 }
 
@@ -113,7 +116,9 @@ mod tests {
         let mut b = GraphBuilder::new();
         let mut x = b.input("input", &[1, 4, 8, 8]);
         for i in 0..6 {
-            x = b.node(&format!("act{i}"), Op::Act(Activation::Relu), &[x]).expect("node");
+            x = b
+                .node(&format!("act{i}"), Op::Act(Activation::Relu), &[x])
+                .expect("node");
         }
         b.output(x);
         let g = b.finish();
@@ -129,9 +134,13 @@ mod tests {
     fn flatten_shares_its_input_slot() {
         let mut b = GraphBuilder::new();
         let x = b.input("input", &[2, 3, 4, 4]);
-        let y = b.node("relu", Op::Act(Activation::Relu), &[x]).expect("node");
+        let y = b
+            .node("relu", Op::Act(Activation::Relu), &[x])
+            .expect("node");
         let f = b.node("flat", Op::Flatten { axis: 1 }, &[y]).expect("node");
-        let z = b.node("sig", Op::Act(Activation::Sigmoid), &[f]).expect("node");
+        let z = b
+            .node("sig", Op::Act(Activation::Sigmoid), &[f])
+            .expect("node");
         b.output(z);
         let g = b.finish();
         let m = MemoryPlan::new(&g);
@@ -145,12 +154,17 @@ mod tests {
         let x = b.input("input", &[1, 2, 4, 4]);
         let a = b.node("a", Op::Act(Activation::Relu), &[x]).expect("node");
         let c = b.node("c", Op::Act(Activation::Tanh), &[a]).expect("node");
-        let d = b.node("d", Op::Act(Activation::Sigmoid), &[c]).expect("node");
+        let d = b
+            .node("d", Op::Act(Activation::Sigmoid), &[c])
+            .expect("node");
         let e = b.node("add", Op::Add, &[d, a]).expect("node");
         b.output(e);
         let g = b.finish();
         let m = MemoryPlan::new(&g);
-        assert_ne!(m.slot_of[d.0], m.slot_of[a.0], "a is read by add, d must not overwrite it");
+        assert_ne!(
+            m.slot_of[d.0], m.slot_of[a.0],
+            "a is read by add, d must not overwrite it"
+        );
         assert_ne!(m.slot_of[c.0], m.slot_of[a.0]);
     }
 }

@@ -60,7 +60,10 @@ impl Plan {
     /// Lowers a bound graph onto `ctx`'s device.
     pub fn new(ctx: Arc<Context>, graph: &Graph) -> Result<Plan, ExecError> {
         if let Some(t) = graph.tensors.iter().find(|t| {
-            matches!(t.kind, wgcnn_graph::TensorKind::Param | wgcnn_graph::TensorKind::Const) && t.data.is_none()
+            matches!(
+                t.kind,
+                wgcnn_graph::TensorKind::Param | wgcnn_graph::TensorKind::Const
+            ) && t.data.is_none()
         }) {
             return Err(ExecError::Graph(wgcnn_graph::GraphError::Invalid(format!(
                 "parameter {} has no values: bind weights before planning",
@@ -73,7 +76,12 @@ impl Plan {
         for (i, t) in graph.tensors.iter().enumerate() {
             let bytes = t.numel() as u64 * 4;
             if memory.slot_of[i].is_some() && bytes > limit {
-                return Err(ExecError::TooLarge { name: t.name.clone(), shape: t.shape.clone(), bytes, limit });
+                return Err(ExecError::TooLarge {
+                    name: t.name.clone(),
+                    shape: t.shape.clone(),
+                    bytes,
+                    limit,
+                });
             }
         }
         let slots: Vec<Arc<wgpu::Buffer>> = memory
@@ -83,7 +91,8 @@ impl Plan {
             .map(|(i, &b)| Arc::new(ctx.storage(&format!("activation slot {i}"), b)))
             .collect();
         let buffer_of = |t: TensorId| -> Arc<wgpu::Buffer> {
-            let slot = memory.slot_of[t.0].unwrap_or_else(|| unreachable!("activation {} has a slot", t.0));
+            let slot = memory.slot_of[t.0]
+                .unwrap_or_else(|| unreachable!("activation {} has a slot", t.0));
             slots[slot].clone()
         };
 
@@ -93,14 +102,24 @@ impl Plan {
         }
         let (launches, weight_bytes) = lowering.finish();
 
-        let inputs = graph.inputs.iter().map(|&t| Io { buffer: buffer_of(t), shape: graph.shape(t).to_vec() }).collect();
+        let inputs = graph
+            .inputs
+            .iter()
+            .map(|&t| Io {
+                buffer: buffer_of(t),
+                shape: graph.shape(t).to_vec(),
+            })
+            .collect();
         let outputs = graph
             .outputs
             .iter()
             .map(|&t| {
                 let bytes = (graph.tensor(t).numel() as u64 * 4).max(4);
                 Output {
-                    io: Io { buffer: buffer_of(t), shape: graph.shape(t).to_vec() },
+                    io: Io {
+                        buffer: buffer_of(t),
+                        shape: graph.shape(t).to_vec(),
+                    },
                     staging: ctx.device.create_buffer(&wgpu::BufferDescriptor {
                         label: Some("output staging"),
                         size: bytes,
@@ -122,7 +141,15 @@ impl Plan {
             macs: graph.macs(),
         };
         tracing::debug!(?stats, "planned");
-        Ok(Plan { ctx, launches, inputs, outputs, stats, lock: Mutex::new(()), graph })
+        Ok(Plan {
+            ctx,
+            launches,
+            inputs,
+            outputs,
+            stats,
+            lock: Mutex::new(()),
+            graph,
+        })
     }
 
     pub fn stats(&self) -> &PlanStats {
@@ -167,31 +194,50 @@ impl Plan {
 
     /// [`Plan::profile`] with a chosen timing method; a method the device cannot do falls back
     /// to the best one it can ([`Profile::method`] says which was used).
-    pub fn profile_with(&self, inputs: &[Tensor], method: ProfileMethod) -> Result<Profile, ExecError> {
+    pub fn profile_with(
+        &self,
+        inputs: &[Tensor],
+        method: ProfileMethod,
+    ) -> Result<Profile, ExecError> {
         let started = std::time::Instant::now();
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         self.write_inputs(inputs)?;
-        let io = OutputIo { copy: &|encoder| self.copy_outputs(encoder), read: &|| self.read_outputs() };
+        let io = OutputIo {
+            copy: &|encoder| self.copy_outputs(encoder),
+            read: &|| self.read_outputs(),
+        };
         profile::record(&self.ctx, &self.launches, method, io, started)
     }
 
     /// Checks the inputs against the plan and queues their upload.
     fn write_inputs(&self, inputs: &[Tensor]) -> Result<(), ExecError> {
         if inputs.len() != self.inputs.len() {
-            return Err(ExecError::InputCount { expected: self.inputs.len(), got: inputs.len() });
+            return Err(ExecError::InputCount {
+                expected: self.inputs.len(),
+                got: inputs.len(),
+            });
         }
         for (i, (io, t)) in self.inputs.iter().zip(inputs).enumerate() {
             if io.shape != t.shape {
-                return Err(ExecError::InputShape { index: i, expected: io.shape.clone(), got: t.shape.clone() });
+                return Err(ExecError::InputShape {
+                    index: i,
+                    expected: io.shape.clone(),
+                    got: t.shape.clone(),
+                });
             }
-            self.ctx.queue.write_buffer(&io.buffer, 0, bytemuck::cast_slice(&t.data));
+            self.ctx
+                .queue
+                .write_buffer(&io.buffer, 0, bytemuck::cast_slice(&t.data));
         }
         Ok(())
     }
 
     /// Runs with inputs already on the GPU: `prepare` records work (e.g. the preprocessing
     /// kernel writing [`Plan::input_buffer`]) into the same command buffer, before the network.
-    pub fn run_with(&self, prepare: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<Vec<Tensor>, ExecError> {
+    pub fn run_with(
+        &self,
+        prepare: impl FnOnce(&mut wgpu::CommandEncoder),
+    ) -> Result<Vec<Tensor>, ExecError> {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         self.submit_and_read(prepare)
     }
@@ -201,8 +247,16 @@ impl Plan {
         self.inputs.get(i).map(|io| io.buffer.as_ref())
     }
 
-    fn submit_and_read(&self, prepare: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<Vec<Tensor>, ExecError> {
-        let mut encoder = self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("wgcnn run") });
+    fn submit_and_read(
+        &self,
+        prepare: impl FnOnce(&mut wgpu::CommandEncoder),
+    ) -> Result<Vec<Tensor>, ExecError> {
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("wgcnn run"),
+            });
         prepare(&mut encoder);
         self.ctx.encode(&mut encoder, &self.launches);
         self.copy_outputs(&mut encoder);
@@ -227,7 +281,10 @@ impl Plan {
             .zip(data)
             .map(|(o, mut d)| {
                 d.truncate(o.io.shape.iter().product());
-                Tensor { shape: o.io.shape.clone(), data: d }
+                Tensor {
+                    shape: o.io.shape.clone(),
+                    data: d,
+                }
             })
             .collect())
     }

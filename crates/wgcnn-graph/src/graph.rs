@@ -101,19 +101,29 @@ impl Graph {
     /// are reported at once: missing keys, unexpected keys, shape mismatches.
     pub fn bind(&mut self, source: &dyn WeightSource) -> Result<(), GraphError> {
         let mut report = WeightReport::default();
-        let declared: BTreeSet<&str> = self.params().map(|id| self.tensors[id.0].name.as_str()).collect();
+        let declared: BTreeSet<&str> = self
+            .params()
+            .map(|id| self.tensors[id.0].name.as_str())
+            .collect();
         for id in self.params() {
             let t = &self.tensors[id.0];
             match source.shape(&t.name) {
                 None => report.missing.push((t.name.clone(), t.shape.clone())),
                 Some(found) if found != t.shape => {
-                    report.mismatched.push((t.name.clone(), t.shape.clone(), found))
+                    report
+                        .mismatched
+                        .push((t.name.clone(), t.shape.clone(), found))
                 }
                 Some(_) => {}
             }
         }
         for key in source.keys() {
-            if !declared.contains(key.as_str()) && !self.ignored_key_suffixes.iter().any(|s| key.ends_with(s.as_str())) {
+            if !declared.contains(key.as_str())
+                && !self
+                    .ignored_key_suffixes
+                    .iter()
+                    .any(|s| key.ends_with(s.as_str()))
+            {
                 report.unexpected.push(key);
             }
         }
@@ -123,11 +133,20 @@ impl Graph {
         let ids: Vec<TensorId> = self.params().collect();
         for id in ids {
             let name = self.tensors[id.0].name.clone();
-            let data = source.load(&name).map_err(|reason| GraphError::WeightLoad { key: name.clone(), reason })?;
+            let data = source
+                .load(&name)
+                .map_err(|reason| GraphError::WeightLoad {
+                    key: name.clone(),
+                    reason,
+                })?;
             if data.len() != self.tensors[id.0].numel() {
                 return Err(GraphError::WeightLoad {
                     key: name,
-                    reason: format!("{} values for {} elements", data.len(), self.tensors[id.0].numel()),
+                    reason: format!(
+                        "{} values for {} elements",
+                        data.len(),
+                        self.tensors[id.0].numel()
+                    ),
                 });
             }
             self.tensors[id.0].data = Some(data.into());
@@ -137,9 +156,17 @@ impl Graph {
 
     /// Appends a node after all others (shape inferred) and returns its output tensor, named
     /// after the node.
-    pub fn push_node(&mut self, name: &str, op: Op, inputs: &[TensorId]) -> Result<TensorId, GraphError> {
+    pub fn push_node(
+        &mut self,
+        name: &str,
+        op: Op,
+        inputs: &[TensorId],
+    ) -> Result<TensorId, GraphError> {
         if let Some(bad) = inputs.iter().find(|i| i.0 >= self.tensors.len()) {
-            return Err(GraphError::Invalid(format!("node {name}: unknown input tensor {}", bad.0)));
+            return Err(GraphError::Invalid(format!(
+                "node {name}: unknown input tensor {}",
+                bad.0
+            )));
         }
         let shapes: Vec<&[usize]> = inputs.iter().map(|&i| self.shape(i)).collect();
         let out = op.infer(&shapes).map_err(|message| GraphError::Shape {
@@ -148,9 +175,19 @@ impl Graph {
             inputs: shapes.iter().map(|s| s.to_vec()).collect(),
             message,
         })?;
-        self.tensors.push(TensorInfo { name: name.to_string(), shape: out, kind: TensorKind::Activation, data: None });
+        self.tensors.push(TensorInfo {
+            name: name.to_string(),
+            shape: out,
+            kind: TensorKind::Activation,
+            data: None,
+        });
         let output = TensorId(self.tensors.len() - 1);
-        self.nodes.push(Node { name: name.to_string(), op, inputs: inputs.to_vec(), output });
+        self.nodes.push(Node {
+            name: name.to_string(),
+            op,
+            inputs: inputs.to_vec(),
+            output,
+        });
         Ok(output)
     }
 
@@ -159,8 +196,12 @@ impl Graph {
     /// run one stage of a network on reference tensors. Errors name a needed tensor that is
     /// neither given, constant, nor computable from the given ones.
     pub fn cut(&self, inputs: &[TensorId], outputs: &[TensorId]) -> Result<Graph, GraphError> {
-        let producer: std::collections::HashMap<TensorId, usize> =
-            self.nodes.iter().enumerate().map(|(i, n)| (n.output, i)).collect();
+        let producer: std::collections::HashMap<TensorId, usize> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.output, i))
+            .collect();
         let mut needed_nodes = vec![false; self.nodes.len()];
         let mut stack: Vec<TensorId> = outputs.to_vec();
         let mut seen = BTreeSet::new();
@@ -183,7 +224,13 @@ impl Graph {
             }
         }
         let mut g = self.clone();
-        g.nodes = self.nodes.iter().zip(&needed_nodes).filter(|(_, k)| **k).map(|(n, _)| n.clone()).collect();
+        g.nodes = self
+            .nodes
+            .iter()
+            .zip(&needed_nodes)
+            .filter(|(_, k)| **k)
+            .map(|(n, _)| n.clone())
+            .collect();
         for &t in inputs {
             g.tensors[t.0].kind = TensorKind::Input;
         }
@@ -194,7 +241,10 @@ impl Graph {
 
     /// The tensor called `name` (the last one, if several share it).
     pub fn find(&self, name: &str) -> Option<TensorId> {
-        self.tensors.iter().rposition(|t| t.name == name).map(TensorId)
+        self.tensors
+            .iter()
+            .rposition(|t| t.name == name)
+            .map(TensorId)
     }
 
     /// Whether every parameter and constant has values.
@@ -248,7 +298,13 @@ impl WeightReport {
 impl fmt::Display for WeightReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOW: usize = 10;
-        let more = |f: &mut fmt::Formatter<'_>, n: usize| if n > SHOW { write!(f, "\n    ... and {} more", n - SHOW) } else { Ok(()) };
+        let more = |f: &mut fmt::Formatter<'_>, n: usize| {
+            if n > SHOW {
+                write!(f, "\n    ... and {} more", n - SHOW)
+            } else {
+                Ok(())
+            }
+        };
         write!(
             f,
             "weights do not fit the architecture: {} missing, {} unexpected, {} misshapen",
@@ -292,8 +348,19 @@ impl GraphBuilder {
         Self::default()
     }
 
-    fn push(&mut self, name: &str, shape: Shape, kind: TensorKind, data: Option<Arc<[f32]>>) -> TensorId {
-        self.graph.tensors.push(TensorInfo { name: name.to_string(), shape, kind, data });
+    fn push(
+        &mut self,
+        name: &str,
+        shape: Shape,
+        kind: TensorKind,
+        data: Option<Arc<[f32]>>,
+    ) -> TensorId {
+        self.graph.tensors.push(TensorInfo {
+            name: name.to_string(),
+            shape,
+            kind,
+            data,
+        });
         TensorId(self.graph.tensors.len() - 1)
     }
 
@@ -310,10 +377,18 @@ impl GraphBuilder {
     }
 
     /// A constant with known values.
-    pub fn constant(&mut self, name: &str, shape: &[usize], data: Vec<f32>) -> Result<TensorId, GraphError> {
+    pub fn constant(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        data: Vec<f32>,
+    ) -> Result<TensorId, GraphError> {
         let n: usize = shape.iter().product();
         if data.len() != n {
-            return Err(GraphError::Invalid(format!("constant {name}: {} values for shape {shape:?}", data.len())));
+            return Err(GraphError::Invalid(format!(
+                "constant {name}: {} values for shape {shape:?}",
+                data.len()
+            )));
         }
         Ok(self.push(name, shape.to_vec(), TensorKind::Const, Some(data.into())))
     }
@@ -323,7 +398,12 @@ impl GraphBuilder {
     }
 
     /// Adds a node and returns its output tensor; the output is named after the node.
-    pub fn node(&mut self, name: &str, op: Op, inputs: &[TensorId]) -> Result<TensorId, GraphError> {
+    pub fn node(
+        &mut self,
+        name: &str,
+        op: Op,
+        inputs: &[TensorId],
+    ) -> Result<TensorId, GraphError> {
         self.graph.push_node(name, op, inputs)
     }
 

@@ -16,9 +16,12 @@ pub mod interp;
 mod op;
 pub mod passes;
 
-pub use graph::{Graph, GraphBuilder, Node, TensorId, TensorInfo, TensorKind, WeightReport, WeightSource};
+pub use graph::{
+    Graph, GraphBuilder, Node, TensorId, TensorInfo, TensorKind, WeightReport, WeightSource,
+};
 pub use op::{
-    Activation, BoxPostprocess, Conv2d, INVALID_SCORE, Lrn, Op, Pool2d, Proposals, ResizeMode, RoiAlign, broadcasts_to,
+    Activation, BoxPostprocess, Conv2d, INVALID_SCORE, Lrn, Op, Pool2d, Proposals, ResizeMode,
+    RoiAlign, broadcasts_to,
 };
 
 /// A tensor shape, outermost axis first (NCHW for images).
@@ -36,13 +39,22 @@ impl Tensor {
     pub fn new(shape: &[usize], data: Vec<f32>) -> Result<Self, GraphError> {
         let n: usize = shape.iter().product();
         if n != data.len() {
-            return Err(GraphError::Invalid(format!("{} values for shape {shape:?}", data.len())));
+            return Err(GraphError::Invalid(format!(
+                "{} values for shape {shape:?}",
+                data.len()
+            )));
         }
-        Ok(Tensor { shape: shape.to_vec(), data })
+        Ok(Tensor {
+            shape: shape.to_vec(),
+            data,
+        })
     }
 
     pub fn zeros(shape: &[usize]) -> Self {
-        Tensor { shape: shape.to_vec(), data: vec![0.0; shape.iter().product()] }
+        Tensor {
+            shape: shape.to_vec(),
+            data: vec![0.0; shape.iter().product()],
+        }
     }
 
     pub fn numel(&self) -> usize {
@@ -78,7 +90,12 @@ impl Tensor {
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
     #[error("node {node} ({op}): {message}; input shapes {inputs:?}")]
-    Shape { node: String, op: &'static str, inputs: Vec<Shape>, message: String },
+    Shape {
+        node: String,
+        op: &'static str,
+        inputs: Vec<Shape>,
+        message: String,
+    },
     #[error("{0}")]
     Weights(WeightReport),
     #[error("weight {key}: {reason}")]

@@ -13,12 +13,18 @@ pub enum Activation {
     Identity,
     Relu,
     /// `min(max(x, min), max)`; ReLU6 is `Clip { min: 0, max: 6 }`.
-    Clip { min: f32, max: f32 },
+    Clip {
+        min: f32,
+        max: f32,
+    },
     Sigmoid,
     /// `x * sigmoid(x)` (a.k.a. swish).
     Silu,
     /// `clamp(alpha * x + beta, 0, 1)`; PyTorch's hardsigmoid is `alpha = 1/6, beta = 0.5`.
-    HardSigmoid { alpha: f32, beta: f32 },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     /// `x * clamp(x / 6 + 0.5, 0, 1)` (PyTorch and ONNX agree).
     HardSwish,
     Tanh,
@@ -26,7 +32,10 @@ pub enum Activation {
 
 impl Activation {
     pub const RELU6: Activation = Activation::Clip { min: 0.0, max: 6.0 };
-    pub const HARDSIGMOID: Activation = Activation::HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 };
+    pub const HARDSIGMOID: Activation = Activation::HardSigmoid {
+        alpha: 1.0 / 6.0,
+        beta: 0.5,
+    };
 
     /// Applies the activation to one value (the CPU reference; kernels mirror it).
     pub fn apply(self, x: f32) -> f32 {
@@ -119,7 +128,11 @@ impl Pool2d {
         let (k, s) = (self.kernel[axis], self.stride[axis]);
         let (p0, p1) = (self.padding[axis], self.padding[axis + 2]);
         let span = (input + p0 + p1).checked_sub(k)?;
-        let mut out = if self.ceil_mode { span.div_ceil(s) + 1 } else { span / s + 1 };
+        let mut out = if self.ceil_mode {
+            span.div_ceil(s) + 1
+        } else {
+            span / s + 1
+        };
         if self.ceil_mode && (out - 1) * s >= input + p0 {
             out -= 1;
         }
@@ -313,7 +326,10 @@ impl Op {
                 let [n, ch, h, w] = rank4(inputs[0], "input")?;
                 let [k, cg, kh, kw] = rank4(inputs[1], "weight")?;
                 if c.groups == 0 || ch % c.groups != 0 || k % c.groups != 0 {
-                    return Err(format!("groups {} must divide channels {ch} and {k}", c.groups));
+                    return Err(format!(
+                        "groups {} must divide channels {ch} and {k}",
+                        c.groups
+                    ));
                 }
                 if cg * c.groups != ch {
                     return Err(format!(
@@ -337,7 +353,10 @@ impl Op {
                     return Err(format!("bias must be [{k}], got {:?}", inputs[2]));
                 }
                 if c.residual && inputs[inputs.len() - 1] != out.as_slice() {
-                    return Err(format!("residual must be {out:?}, got {:?}", inputs[inputs.len() - 1]));
+                    return Err(format!(
+                        "residual must be {out:?}, got {:?}",
+                        inputs[inputs.len() - 1]
+                    ));
                 }
                 Ok(out)
             }
@@ -348,10 +367,17 @@ impl Op {
                     return Err("kernel and stride must be positive".into());
                 }
                 if p.padding[0] * 2 > p.kernel[0] || p.padding[1] * 2 > p.kernel[1] {
-                    return Err(format!("padding {:?} exceeds half the kernel {:?}", p.padding, p.kernel));
+                    return Err(format!(
+                        "padding {:?} exceeds half the kernel {:?}",
+                        p.padding, p.kernel
+                    ));
                 }
-                let oh = p.out_extent(h, 0).ok_or("window larger than padded input")?;
-                let ow = p.out_extent(w, 1).ok_or("window larger than padded input")?;
+                let oh = p
+                    .out_extent(h, 0)
+                    .ok_or("window larger than padded input")?;
+                let ow = p
+                    .out_extent(w, 1)
+                    .ok_or("window larger than padded input")?;
                 Ok(vec![n, c, oh, ow])
             }
             Op::AdaptiveAvgPool2d { output } => {
@@ -367,7 +393,9 @@ impl Op {
                 arity(want, want)?;
                 let (x, wt) = (inputs[0], inputs[1]);
                 if x.len() != 2 || wt.len() != 2 || x[1] != wt[1] {
-                    return Err(format!("input {x:?} and weight {wt:?} do not fit [N,K] x [M,K]"));
+                    return Err(format!(
+                        "input {x:?} and weight {wt:?} do not fit [N,K] x [M,K]"
+                    ));
                 }
                 if *bias && inputs[2] != [wt[0]] {
                     return Err(format!("bias must be [{}], got {:?}", wt[0], inputs[2]));
@@ -411,7 +439,10 @@ impl Op {
                 out[*axis] = 0;
                 for s in inputs {
                     let same_rest = s.len() == first.len()
-                        && s.iter().zip(first).enumerate().all(|(i, (a, b))| i == *axis || a == b);
+                        && s.iter()
+                            .zip(first)
+                            .enumerate()
+                            .all(|(i, (a, b))| i == *axis || a == b);
                     if !same_rest {
                         return Err(format!("{s:?} does not fit {first:?} outside axis {axis}"));
                     }
@@ -425,13 +456,22 @@ impl Op {
                 if *axis > x.len() {
                     return Err(format!("axis {axis} out of range for {x:?}"));
                 }
-                Ok(vec![x[..*axis].iter().product(), x[*axis..].iter().product()])
+                Ok(vec![
+                    x[..*axis].iter().product(),
+                    x[*axis..].iter().product(),
+                ])
             }
             Op::Reshape { shape } => {
                 arity(1, 1)?;
-                let (a, b) = (inputs[0].iter().product::<usize>(), shape.iter().product::<usize>());
+                let (a, b) = (
+                    inputs[0].iter().product::<usize>(),
+                    shape.iter().product::<usize>(),
+                );
                 if a != b {
-                    return Err(format!("cannot reshape {:?} ({a} elements) to {shape:?}", inputs[0]));
+                    return Err(format!(
+                        "cannot reshape {:?} ({a} elements) to {shape:?}",
+                        inputs[0]
+                    ));
                 }
                 Ok(shape.clone())
             }
@@ -453,7 +493,12 @@ impl Op {
             Op::Pad { padding, .. } => {
                 arity(1, 1)?;
                 let [n, c, h, w] = rank4(inputs[0], "input")?;
-                Ok(vec![n, c, h + padding[0] + padding[2], w + padding[1] + padding[3]])
+                Ok(vec![
+                    n,
+                    c,
+                    h + padding[0] + padding[2],
+                    w + padding[1] + padding[3],
+                ])
             }
             Op::Resize { size, .. } => {
                 arity(1, 1)?;
@@ -467,8 +512,14 @@ impl Op {
                 arity(1, 1)?;
                 let x = inputs[0];
                 let mut seen = vec![false; x.len()];
-                if perm.len() != x.len() || perm.iter().any(|&p| p >= x.len() || std::mem::replace(&mut seen[p], true)) {
-                    return Err(format!("{perm:?} is not a permutation of the axes of {x:?}"));
+                if perm.len() != x.len()
+                    || perm
+                        .iter()
+                        .any(|&p| p >= x.len() || std::mem::replace(&mut seen[p], true))
+                {
+                    return Err(format!(
+                        "{perm:?} is not a permutation of the axes of {x:?}"
+                    ));
                 }
                 Ok(perm.iter().map(|&p| x[p]).collect())
             }
@@ -476,7 +527,11 @@ impl Op {
                 arity(3, 3)?;
                 let (obj, deltas, anchors) = (inputs[0], inputs[1], inputs[2]);
                 let total: usize = p.level_sizes.iter().sum();
-                if obj.len() != 2 || obj[1] != total || deltas != [obj[0], total, 4] || anchors != [total, 4] {
+                if obj.len() != 2
+                    || obj[1] != total
+                    || deltas != [obj[0], total, 4]
+                    || anchors != [total, 4]
+                {
                     return Err(format!(
                         "expects objectness [N, {total}], deltas [N, {total}, 4], anchors [{total}, 4]; got {obj:?}, {deltas:?}, {anchors:?}"
                     ));
@@ -485,7 +540,11 @@ impl Op {
             }
             Op::RoiAlign(r) => {
                 if inputs.len() != 1 + r.scales.len() {
-                    return Err(format!("takes boxes and {} feature levels, got {} inputs", r.scales.len(), inputs.len()));
+                    return Err(format!(
+                        "takes boxes and {} feature levels, got {} inputs",
+                        r.scales.len(),
+                        inputs.len()
+                    ));
                 }
                 let boxes = inputs[0];
                 if boxes.len() != 3 || boxes[2] != 5 {
@@ -495,16 +554,28 @@ impl Op {
                 for f in &inputs[1..] {
                     let [n, c, _, _] = rank4(f, "feature")?;
                     if n != boxes[0] || channels.is_some_and(|k| k != c) {
-                        return Err(format!("feature {f:?} does not fit boxes {boxes:?} / other levels"));
+                        return Err(format!(
+                            "feature {f:?} does not fit boxes {boxes:?} / other levels"
+                        ));
                     }
                     channels = Some(c);
                 }
-                Ok(vec![boxes[0] * boxes[1], channels.unwrap_or(0), r.output[0], r.output[1]])
+                Ok(vec![
+                    boxes[0] * boxes[1],
+                    channels.unwrap_or(0),
+                    r.output[0],
+                    r.output[1],
+                ])
             }
             Op::BoxPostprocess(p) => {
                 arity(3, 3)?;
                 let (logits, reg, props) = (inputs[0], inputs[1], inputs[2]);
-                if logits.len() != 2 || reg != [logits[0], logits[1] * 4] || props.len() != 3 || props[0] * props[1] != logits[0] || props[2] != 5 {
+                if logits.len() != 2
+                    || reg != [logits[0], logits[1] * 4]
+                    || props.len() != 3
+                    || props[0] * props[1] != logits[0]
+                    || props[2] != 5
+                {
                     return Err(format!(
                         "expects class_logits [N*R, K], box_regression [N*R, K*4], proposals [N, R, 5]; got {logits:?}, {reg:?}, {props:?}"
                     ));
@@ -539,5 +610,9 @@ impl Op {
 
 /// Whether `b` broadcasts to `a` under numpy rules without changing `a`'s shape.
 pub fn broadcasts_to(b: &[usize], a: &[usize]) -> bool {
-    b.len() <= a.len() && b.iter().rev().zip(a.iter().rev()).all(|(&x, &y)| x == y || x == 1)
+    b.len() <= a.len()
+        && b.iter()
+            .rev()
+            .zip(a.iter().rev())
+            .all(|(&x, &y)| x == y || x == 1)
 }

@@ -94,7 +94,9 @@ pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, IoError> {
 /// a zip (`PK\x03\x04`) or a pickle opening with torch's legacy magic number is a PyTorch
 /// checkpoint ([`PthFile`]), a little-endian header length followed by `{` is safetensors
 /// ([`SafetensorsFile`]). Anything else is [`IoError::UnknownFormat`].
-pub fn open_weights(path: impl AsRef<Path>) -> Result<Box<dyn WeightSource + Send + Sync>, IoError> {
+pub fn open_weights(
+    path: impl AsRef<Path>,
+) -> Result<Box<dyn WeightSource + Send + Sync>, IoError> {
     let path = path.as_ref();
     let read_err = |source| IoError::Read {
         path: path.to_path_buf(),

@@ -151,20 +151,36 @@ pub fn save_safetensors(
     let path = path.as_ref();
     let bytes: Vec<(&str, Vec<u8>, &[usize])> = tensors
         .iter()
-        .map(|(k, t)| (k.as_str(), t.data.iter().flat_map(|v| v.to_le_bytes()).collect(), t.shape.as_slice()))
+        .map(|(k, t)| {
+            (
+                k.as_str(),
+                t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                t.shape.as_slice(),
+            )
+        })
         .collect();
     let mut views = Vec::with_capacity(bytes.len());
     for (k, data, shape) in &bytes {
-        let view = ::safetensors::tensor::TensorView::new(::safetensors::Dtype::F32, shape.to_vec(), data).map_err(|e| {
-            IoError::Tensor { path: path.to_path_buf(), key: (*k).to_string(), reason: e.to_string() }
-        })?;
+        let view =
+            ::safetensors::tensor::TensorView::new(::safetensors::Dtype::F32, shape.to_vec(), data)
+                .map_err(|e| IoError::Tensor {
+                    path: path.to_path_buf(),
+                    key: (*k).to_string(),
+                    reason: e.to_string(),
+                })?;
         views.push((*k, view));
     }
-    let encoded = ::safetensors::tensor::serialize(views, metadata)
-        .map_err(|e| IoError::Corrupt { path: path.to_path_buf(), format: "safetensors", reason: e.to_string() })?;
-    fs::write(path, encoded).map_err(|source| IoError::Write { path: path.to_path_buf(), source })
+    let encoded =
+        ::safetensors::tensor::serialize(views, metadata).map_err(|e| IoError::Corrupt {
+            path: path.to_path_buf(),
+            format: "safetensors",
+            reason: e.to_string(),
+        })?;
+    fs::write(path, encoded).map_err(|source| IoError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
-
 
 #[cfg(test)]
 mod tests {

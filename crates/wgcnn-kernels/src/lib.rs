@@ -11,19 +11,19 @@
 //!   workgroup id as `wg.x + wg.y * num_workgroups.x`, returning for ids past the end;
 //! - activations use the codes of `wgcnn_graph::Activation::code`.
 
-mod context;
-pub mod pipeline_cache;
-pub mod shaders;
 pub mod adaptive_avgpool2d;
 pub mod binary;
+mod context;
 pub mod conv2d;
 pub mod copy_channels;
 pub mod dwconv2d;
 pub mod linear;
 pub mod lrn;
 pub mod pad;
+pub mod pipeline_cache;
 pub mod pool2d;
 pub mod preprocess;
+pub mod shaders;
 pub mod softmax;
 pub mod unary;
 // Detection stages.
@@ -43,7 +43,10 @@ pub mod topk_sort;
 #[cfg(test)]
 mod testing;
 
-pub use context::{Access, Context, ContextOptions, Kernel, KernelSpec, Launch, encode_launch, enumerate_adapters, grid, map_read};
+pub use context::{
+    Access, Context, ContextOptions, Kernel, KernelSpec, Launch, encode_launch, enumerate_adapters,
+    grid, map_read,
+};
 pub use pipeline_cache::CacheStatus;
 
 /// The most workgroups one grid axis may have (WebGPU's default limit).
@@ -55,15 +58,28 @@ pub enum KernelError {
     #[error("no GPU adapter{}; adapters seen: {}. Install a Vulkan driver (e.g. Mesa's lavapipe: `apt-get install mesa-vulkan-drivers`) or pick another with --adapter/WGCNN_ADAPTER",
         requested.as_ref().map(|r| format!(" matching {r:?}")).unwrap_or_default(),
         if available.is_empty() { "none".to_string() } else { available.join(", ") })]
-    NoAdapter { requested: Option<String>, available: Vec<String> },
+    NoAdapter {
+        requested: Option<String>,
+        available: Vec<String>,
+    },
     #[error("could not open the GPU device: {0}")]
     Device(String),
     #[error("could not read a GPU buffer back: {0}")]
     Map(String),
     #[error("{what} needs {needed} bytes in one binding; the device allows {limit}")]
-    TooLarge { what: String, needed: u64, limit: u64 },
+    TooLarge {
+        what: String,
+        needed: u64,
+        limit: u64,
+    },
     #[error("{kernel}: {detail}")]
-    BadShape { kernel: &'static str, detail: String },
+    BadShape {
+        kernel: &'static str,
+        detail: String,
+    },
     #[error("could not write the pipeline cache {}: {source}", path.display())]
-    PipelineCache { path: std::path::PathBuf, source: std::io::Error },
+    PipelineCache {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }

@@ -40,16 +40,23 @@ impl Transform {
     /// scaled and truncated.
     pub fn resized(&self, width: usize, height: usize) -> (usize, usize) {
         if width <= height {
-            (self.resize, (self.resize as f64 * height as f64 / width as f64) as usize)
+            (
+                self.resize,
+                (self.resize as f64 * height as f64 / width as f64) as usize,
+            )
         } else {
-            ((self.resize as f64 * width as f64 / height as f64) as usize, self.resize)
+            (
+                (self.resize as f64 * width as f64 / height as f64) as usize,
+                self.resize,
+            )
         }
     }
 
     /// Crop origin in the resized image (torchvision: `int(round((len - crop) / 2))`, with
     /// Python's round-half-to-even).
     pub fn crop_origin(&self, resized: (usize, usize)) -> (usize, usize) {
-        let off = |len: usize| ((len.saturating_sub(self.crop)) as f64 / 2.0).round_ties_even() as usize;
+        let off =
+            |len: usize| ((len.saturating_sub(self.crop)) as f64 / 2.0).round_ties_even() as usize;
         (off(resized.0), off(resized.1))
     }
 }
@@ -141,14 +148,28 @@ pub fn kernel(ctx: &Context) -> Arc<Kernel> {
 }
 
 /// Records the transform of one image (`image`: one RGBA8 u32 per pixel) into `out`.
-pub fn launch(ctx: &Context, label: &str, p: &PreprocessParams, image: &wgpu::Buffer, out: &wgpu::Buffer) -> Launch {
+pub fn launch(
+    ctx: &Context,
+    label: &str,
+    p: &PreprocessParams,
+    image: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+) -> Launch {
     let groups = [p.out_w.div_ceil(16), p.out_h.div_ceil(16), 1];
-    ctx.launch(label, &kernel(ctx), bytemuck::bytes_of(p), &[image, out], groups)
+    ctx.launch(
+        label,
+        &kernel(ctx),
+        bytemuck::bytes_of(p),
+        &[image, out],
+        groups,
+    )
 }
 
 /// Packs RGB8 pixels (row-major, 3 bytes each) as one u32 per pixel, the layout the kernel reads.
 pub fn pack_rgb8(rgb: &[u8]) -> Vec<u32> {
-    rgb.chunks_exact(3).map(|p| u32::from(p[0]) | u32::from(p[1]) << 8 | u32::from(p[2]) << 16).collect()
+    rgb.chunks_exact(3)
+        .map(|p| u32::from(p[0]) | u32::from(p[1]) << 8 | u32::from(p[2]) << 16)
+        .collect()
 }
 
 #[cfg(test)]
@@ -162,7 +183,11 @@ mod tests {
     /// weighted taps, then divide by the sum of the weights), so ties round the same way.
     fn reference(t: &Transform, rgb: &[u8], w: usize, h: usize) -> Tensor {
         let p = PreprocessParams::new(t, w, h, 0);
-        let support: f32 = if t.filter == Filter::Bilinear { 1.0 } else { 2.0 };
+        let support: f32 = if t.filter == Filter::Bilinear {
+            1.0
+        } else {
+            2.0
+        };
         let weight = |x: f32| -> f32 {
             let ax = x.abs();
             match t.filter {
@@ -186,7 +211,9 @@ mod tests {
             let center = (o as f32 + 0.5) * scale;
             let lo = ((center - support * fs + 0.5) as i64).max(0) as usize;
             let hi = ((center + support * fs + 0.5) as i64).min(inl as i64) as usize;
-            let ws: Vec<(usize, f32)> = (lo..hi).map(|i| (i, weight((i as f32 - center + 0.5) / fs))).collect();
+            let ws: Vec<(usize, f32)> = (lo..hi)
+                .map(|i| (i, weight((i as f32 - center + 0.5) / fs)))
+                .collect();
             let s = ws.iter().map(|w| w.1).sum();
             (ws, s)
         };
@@ -201,7 +228,10 @@ mod tests {
                 for c in 0..3 {
                     let mut acc = 0.0;
                     for &(y, wy) in &ty {
-                        let row: f32 = tx.iter().map(|&(x, wx)| f32::from(rgb[(y * w + x) * 3 + c]) * wx).sum();
+                        let row: f32 = tx
+                            .iter()
+                            .map(|&(x, wx)| f32::from(rgb[(y * w + x) * 3 + c]) * wx)
+                            .sum();
                         acc += u8r(row / sx) * wy;
                     }
                     rgbv[c] = u8r(acc / sy) / 255.0;
@@ -234,26 +264,63 @@ mod tests {
             (40, 40, 32, 28, Filter::Bilinear, 1),
         ];
         for (w, h, resize, crop, filter, channels) in cases {
-            let rgb: Vec<u8> = (0..w * h * 3).map(|_| (rng.next_u64() % 256) as u8).collect();
-            let t = Transform { resize, crop, filter, channels, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+            let rgb: Vec<u8> = (0..w * h * 3)
+                .map(|_| (rng.next_u64() % 256) as u8)
+                .collect();
+            let t = Transform {
+                resize,
+                crop,
+                filter,
+                channels,
+                mean: [0.485, 0.456, 0.406],
+                std: [0.229, 0.224, 0.225],
+            };
             let want = reference(&t, &rgb, w, h);
             let img = ctx.device_buffer_u32(&pack_rgb8(&rgb));
             let out = ctx.storage("out", want.numel() as u64 * 4);
-            ctx.run(&[launch(ctx, "pre", &PreprocessParams::new(&t, w, h, 0), &img, &out)]).expect("run");
-            let got = Tensor::new(&want.shape, ctx.read(&out, want.numel()).expect("read")).expect("shape");
+            ctx.run(&[launch(
+                ctx,
+                "pre",
+                &PreprocessParams::new(&t, w, h, 0),
+                &img,
+                &out,
+            )])
+            .expect("run");
+            let got = Tensor::new(&want.shape, ctx.read(&out, want.numel()).expect("read"))
+                .expect("shape");
             // 8-bit rounding can flip by one level where float order differs: 1/255/std.
-            assert_close(&format!("preprocess {w}x{h} -> {resize}/{crop} {filter:?} c{channels}"), &got, &want, 0.02);
+            assert_close(
+                &format!("preprocess {w}x{h} -> {resize}/{crop} {filter:?} c{channels}"),
+                &got,
+                &want,
+                0.02,
+            );
             // Exact ties (two-tap windows such as 5/12 + 7/12 hit k + 0.5) may still round either
             // way where the GPU contracts a multiply-add; PIL's fixed point picks its own side too.
-            let exact = got.data.iter().zip(&want.data).filter(|(a, b)| (*a - *b).abs() < 1e-4).count();
+            let exact = got
+                .data
+                .iter()
+                .zip(&want.data)
+                .filter(|(a, b)| (*a - *b).abs() < 1e-4)
+                .count();
             println!("  {exact} of {} values exact", want.numel());
-            assert!(exact * 100 >= want.numel() * 97, "at most 3% of values may differ by one 8-bit level");
+            assert!(
+                exact * 100 >= want.numel() * 97,
+                "at most 3% of values may differ by one 8-bit level"
+            );
         }
     }
 
     #[test]
     fn preprocess_geometry_follows_torchvision() {
-        let t = Transform { resize: 256, crop: 224, filter: Filter::Bilinear, channels: 3, mean: [0.0; 3], std: [1.0; 3] };
+        let t = Transform {
+            resize: 256,
+            crop: 224,
+            filter: Filter::Bilinear,
+            channels: 3,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+        };
         assert_eq!(t.resized(451, 300), (384, 256));
         assert_eq!(t.resized(300, 451), (256, 384));
         assert_eq!(t.crop_origin((384, 256)), (80, 16));

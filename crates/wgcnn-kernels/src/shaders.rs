@@ -51,10 +51,14 @@ mod tests {
     fn every_shader_parses_and_validates_with_naga() {
         use wgpu::naga;
         for (name, src) in ALL {
-            let module = naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
-            naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
-                .validate(&module)
-                .unwrap_or_else(|e| panic!("{name}.wgsl: {e:?}"));
+            let module = naga::front::wgsl::parse_str(src)
+                .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
+            naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::all(),
+            )
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name}.wgsl: {e:?}"));
             assert!(
                 module.entry_points.iter().any(|e| e.name == *name),
                 "{name}.wgsl must have an entry point named {name}"
@@ -68,8 +72,15 @@ mod tests {
         for entry in std::fs::read_dir(dir).expect("shaders/ exists") {
             let path = entry.expect("readable entry").path();
             if path.extension().is_some_and(|e| e == "wgsl") {
-                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-                assert!(ALL.iter().any(|(n, _)| *n == stem), "{stem}.wgsl is not in the registry (shaders.rs)");
+                let stem = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_string();
+                assert!(
+                    ALL.iter().any(|(n, _)| *n == stem),
+                    "{stem}.wgsl is not in the registry (shaders.rs)"
+                );
             }
         }
     }

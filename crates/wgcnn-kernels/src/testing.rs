@@ -10,7 +10,9 @@ use crate::{Context, ContextOptions};
 /// The context all kernel tests share (wgpu devices are thread-safe).
 pub fn ctx() -> &'static Context {
     static CTX: OnceLock<Context> = OnceLock::new();
-    CTX.get_or_init(|| Context::new(&ContextOptions::default()).expect("a GPU adapter (lavapipe in CI)"))
+    CTX.get_or_init(|| {
+        Context::new(&ContextOptions::default()).expect("a GPU adapter (lavapipe in CI)")
+    })
 }
 
 /// xorshift64*: deterministic test data without a dependency.
@@ -40,7 +42,10 @@ impl Rng {
 
     pub fn tensor(&mut self, shape: &[usize], scale: f32) -> Tensor {
         let n = shape.iter().product();
-        Tensor { shape: shape.to_vec(), data: (0..n).map(|_| self.uniform(scale)).collect() }
+        Tensor {
+            shape: shape.to_vec(),
+            data: (0..n).map(|_| self.uniform(scale)).collect(),
+        }
     }
 }
 
@@ -50,5 +55,8 @@ pub fn assert_close(what: &str, got: &Tensor, want: &Tensor, tol: f32) {
     let diff = got.max_abs_diff(want);
     let scale = want.data.iter().fold(1f32, |m, v| m.max(v.abs()));
     println!("{what}: max abs diff {diff:.3e} (scale {scale:.3e})");
-    assert!(diff <= tol * scale, "{what}: max abs diff {diff:e} exceeds {tol:e} x {scale:e}");
+    assert!(
+        diff <= tol * scale,
+        "{what}: max abs diff {diff:e} exceeds {tol:e} x {scale:e}"
+    );
 }

@@ -32,8 +32,20 @@ impl UnaryParams {
     pub fn new(shape: &[usize], has_affine: bool, act: (u32, f32, f32)) -> Self {
         let len = shape.iter().product::<usize>() as u32;
         let channels = shape.get(1).copied().unwrap_or(1) as u32;
-        let spatial = shape.get(2..).map(|s| s.iter().product::<usize>()).unwrap_or(1) as u32;
-        UnaryParams { len, channels, spatial, has_affine: has_affine as u32, act: act.0, p0: act.1, p1: act.2, _pad: 0 }
+        let spatial = shape
+            .get(2..)
+            .map(|s| s.iter().product::<usize>())
+            .unwrap_or(1) as u32;
+        UnaryParams {
+            len,
+            channels,
+            spatial,
+            has_affine: has_affine as u32,
+            act: act.0,
+            p0: act.1,
+            p1: act.2,
+            _pad: 0,
+        }
     }
 }
 
@@ -44,9 +56,22 @@ pub fn kernel(ctx: &Context) -> Arc<Kernel> {
 
 /// Records `y = act(x * scale + shift)`; `affine` holds `[scale[C], shift[C]]` (any small
 /// buffer when `has_affine` is 0).
-pub fn launch(ctx: &Context, label: &str, p: &UnaryParams, x: &wgpu::Buffer, affine: &wgpu::Buffer, y: &wgpu::Buffer) -> Launch {
+pub fn launch(
+    ctx: &Context,
+    label: &str,
+    p: &UnaryParams,
+    x: &wgpu::Buffer,
+    affine: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Launch {
     let groups = grid(p.len.div_ceil(256), MAX_GROUPS);
-    ctx.launch(label, &kernel(ctx), bytemuck::bytes_of(p), &[x, affine, y], groups)
+    ctx.launch(
+        label,
+        &kernel(ctx),
+        bytemuck::bytes_of(p),
+        &[x, affine, y],
+        groups,
+    )
 }
 
 #[cfg(test)]
@@ -75,8 +100,13 @@ mod tests {
             let x = rng.tensor(&shape, 8.0);
             let want = interp::eval_op(&Op::Act(act), &[&x]).expect("interp");
             let p = UnaryParams::new(&shape, false, act.code());
-            let (xb, yb, dummy) = (ctx.upload("x", &x.data), ctx.storage("y", x.numel() as u64 * 4), ctx.upload("d", &[0.0]));
-            ctx.run(&[launch(ctx, "t", &p, &xb, &dummy, &yb)]).expect("run");
+            let (xb, yb, dummy) = (
+                ctx.upload("x", &x.data),
+                ctx.storage("y", x.numel() as u64 * 4),
+                ctx.upload("d", &[0.0]),
+            );
+            ctx.run(&[launch(ctx, "t", &p, &xb, &dummy, &yb)])
+                .expect("run");
             let got = Tensor::new(&shape, ctx.read(&yb, x.numel()).expect("read")).expect("shape");
             assert_close(&format!("unary {act:?} {shape:?}"), &got, &want, 1e-5);
         }
@@ -93,17 +123,33 @@ mod tests {
             let gamma = rng.tensor(&[c], 1.0);
             let beta = rng.tensor(&[c], 1.0);
             let mean = rng.tensor(&[c], 1.0);
-            let var = Tensor::new(&[c], rng.tensor(&[c], 1.0).data.iter().map(|v| v.abs() + 0.1).collect()).expect("var");
+            let var = Tensor::new(
+                &[c],
+                rng.tensor(&[c], 1.0)
+                    .data
+                    .iter()
+                    .map(|v| v.abs() + 0.1)
+                    .collect(),
+            )
+            .expect("var");
             let eps = 1e-5;
-            let bn = interp::eval_op(&Op::BatchNorm { eps }, &[&x, &gamma, &beta, &mean, &var]).expect("interp");
+            let bn = interp::eval_op(&Op::BatchNorm { eps }, &[&x, &gamma, &beta, &mean, &var])
+                .expect("interp");
             let act = ACTS[case % ACTS.len()];
             let want = interp::eval_op(&Op::Act(act), &[&bn]).expect("interp");
-            let scale: Vec<f32> = (0..c).map(|i| gamma.data[i] / (var.data[i] + eps).sqrt()).collect();
+            let scale: Vec<f32> = (0..c)
+                .map(|i| gamma.data[i] / (var.data[i] + eps).sqrt())
+                .collect();
             let mut affine = scale.clone();
             affine.extend((0..c).map(|i| beta.data[i] - mean.data[i] * scale[i]));
             let p = UnaryParams::new(&shape, true, act.code());
-            let (xb, ab, yb) = (ctx.upload("x", &x.data), ctx.upload("a", &affine), ctx.storage("y", x.numel() as u64 * 4));
-            ctx.run(&[launch(ctx, "t", &p, &xb, &ab, &yb)]).expect("run");
+            let (xb, ab, yb) = (
+                ctx.upload("x", &x.data),
+                ctx.upload("a", &affine),
+                ctx.storage("y", x.numel() as u64 * 4),
+            );
+            ctx.run(&[launch(ctx, "t", &p, &xb, &ab, &yb)])
+                .expect("run");
             let got = Tensor::new(&shape, ctx.read(&yb, x.numel()).expect("read")).expect("shape");
             assert_close(&format!("batchnorm+{act:?} {shape:?}"), &got, &want, 1e-5);
         }

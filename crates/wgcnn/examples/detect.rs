@@ -13,7 +13,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: detect MODEL WEIGHTS IMAGE".into());
     };
     let engine = Engine::new(&EngineOptions::default())?;
-    let options = DetectorOptions { model: model.clone(), weights: weights.into(), score_threshold: 0.5, config: None, labels: None };
+    let options = DetectorOptions {
+        model: model.clone(),
+        weights: weights.into(),
+        score_threshold: 0.5,
+        config: None,
+        labels: None,
+    };
     let detector = Detector::new(&engine, &options)?;
     let mut img = RgbImage::open(image)?;
     let detections = detector.detect(&img)?;

@@ -50,7 +50,13 @@ pub struct ClassifierOptions {
 
 impl Default for ClassifierOptions {
     fn default() -> Self {
-        ClassifierOptions { model: DEFAULT_MODEL.to_string(), weights: None, batch: 1, transform: None, labels: None }
+        ClassifierOptions {
+            model: DEFAULT_MODEL.to_string(),
+            weights: None,
+            batch: 1,
+            transform: None,
+            labels: None,
+        }
     }
 }
 
@@ -92,7 +98,10 @@ pub struct Classifier {
 
 impl std::fmt::Debug for Classifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Classifier").field("model", &self.name).field("batch", &self.batch).finish()
+        f.debug_struct("Classifier")
+            .field("model", &self.name)
+            .field("batch", &self.batch)
+            .finish()
     }
 }
 
@@ -133,24 +142,50 @@ impl Classifier {
         let weights = match &options.weights {
             Some(p) => p.clone(),
             None if info.name == DEFAULT_MODEL => default_weights(),
-            None => return Err(Error::NoWeights { model: info.name.to_string() }),
+            None => {
+                return Err(Error::NoWeights {
+                    model: info.name.to_string(),
+                });
+            }
         };
         let source = wgcnn_io::open_weights(&weights)?;
         let transform = options.transform.unwrap_or_else(|| model_transform(info));
         let batch = options.batch.max(1);
-        let build = BuildOptions { batch, height: transform.crop, width: transform.crop, classes: info.classes };
+        let build = BuildOptions {
+            batch,
+            height: transform.crop,
+            width: transform.crop,
+            classes: info.classes,
+        };
         let mut graph = info.graph(&build)?;
-        graph.bind(source.as_ref()).map_err(|e| Error::Weights { path: weights.clone(), source: e })?;
+        graph.bind(source.as_ref()).map_err(|e| Error::Weights {
+            path: weights.clone(),
+            source: e,
+        })?;
         Self::from_graph(engine, info.name, graph, transform, options.labels.clone())
     }
 
     /// Loads an ONNX classifier (one `[N, C, H, W]` input, one `[N, classes]` output). ONNX
     /// files carry no preprocessing: `options.transform` or, by default, ImageNet mean/std with
     /// a resize to `size * 256 / 224` and a center crop of the input's own size.
-    pub fn from_onnx(engine: &Engine, path: impl AsRef<Path>, options: &ClassifierOptions) -> Result<Classifier, Error> {
+    pub fn from_onnx(
+        engine: &Engine,
+        path: impl AsRef<Path>,
+        options: &ClassifierOptions,
+    ) -> Result<Classifier, Error> {
         let path = path.as_ref();
-        let model = wgcnn_io::onnx::load_onnx(path, &wgcnn_io::onnx::OnnxOptions { batch: options.batch.max(1) })?;
-        let shape = model.graph.inputs.first().map(|&i| model.graph.shape(i).to_vec()).unwrap_or_default();
+        let model = wgcnn_io::onnx::load_onnx(
+            path,
+            &wgcnn_io::onnx::OnnxOptions {
+                batch: options.batch.max(1),
+            },
+        )?;
+        let shape = model
+            .graph
+            .inputs
+            .first()
+            .map(|&i| model.graph.shape(i).to_vec())
+            .unwrap_or_default();
         let transform = match options.transform {
             Some(t) => t,
             None => {
@@ -166,8 +201,17 @@ impl Classifier {
                 onnx_default_transform(channels, size)
             }
         };
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "onnx".into());
-        Self::from_graph(engine, &name, model.graph, transform, options.labels.clone())
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "onnx".into());
+        Self::from_graph(
+            engine,
+            &name,
+            model.graph,
+            transform,
+            options.labels.clone(),
+        )
     }
 
     /// Plans an already bound graph (one `[N, C, H, W]` input, one `[N, classes]` output) with
@@ -181,7 +225,11 @@ impl Classifier {
     ) -> Result<Classifier, Error> {
         let (input, logits) = match (graph.inputs.as_slice(), graph.outputs.as_slice()) {
             ([i], [o]) => (*i, *o),
-            _ => return Err(Error::Model(format!("{name}: a classifier needs one input and one output"))),
+            _ => {
+                return Err(Error::Model(format!(
+                    "{name}: a classifier needs one input and one output"
+                )));
+            }
         };
         let in_shape = graph.shape(input).to_vec();
         let out_shape = graph.shape(logits).to_vec();
@@ -242,18 +290,28 @@ impl Classifier {
     }
 
     /// Top-`k` classes of one image file.
-    pub fn classify_file(&self, path: impl AsRef<Path>, k: usize) -> Result<Vec<Prediction>, Error> {
+    pub fn classify_file(
+        &self,
+        path: impl AsRef<Path>,
+        k: usize,
+    ) -> Result<Vec<Prediction>, Error> {
         let img = RgbImage::open(path)?;
         let (mut out, _) = self.classify_batch(std::slice::from_ref(&img), k)?;
         Ok(out.swap_remove(0))
     }
 
     /// Top-`k` classes of up to [`Classifier::batch`] images, in one GPU submission.
-    pub fn classify_batch(&self, images: &[RgbImage], k: usize) -> Result<(Vec<Vec<Prediction>>, Timings), Error> {
+    pub fn classify_batch(
+        &self,
+        images: &[RgbImage],
+        k: usize,
+    ) -> Result<(Vec<Vec<Prediction>>, Timings), Error> {
         let (out, timings) = self.run_images(images)?;
         let probs = &out[1];
         let classes = probs.shape[1];
-        let top = (0..images.len()).map(|i| self.top_k(&probs.data[i * classes..(i + 1) * classes], k)).collect();
+        let top = (0..images.len())
+            .map(|i| self.top_k(&probs.data[i * classes..(i + 1) * classes], k))
+            .collect();
         Ok((top, timings))
     }
 
@@ -261,7 +319,10 @@ impl Classifier {
     pub fn preprocess(&self, image: &RgbImage) -> Result<Tensor, Error> {
         self.run_images(std::slice::from_ref(image))?;
         let ctx = self.engine.context();
-        let input = self.plan.input_buffer(0).ok_or_else(|| Error::Model("plan has no input".into()))?;
+        let input = self
+            .plan
+            .input_buffer(0)
+            .ok_or_else(|| Error::Model("plan has no input".into()))?;
         let shape = self.plan.input_shapes().remove(0);
         let per_image: usize = shape[1..].iter().product();
         let data = ctx.read(input, per_image)?;
@@ -273,7 +334,11 @@ impl Classifier {
     /// Uploads and preprocesses `images` and runs the network: outputs `[logits, probabilities]`.
     fn run_images(&self, images: &[RgbImage]) -> Result<(Vec<Tensor>, Timings), Error> {
         if images.is_empty() || images.len() > self.batch {
-            return Err(Error::Model(format!("a batch takes 1..={} images, got {}", self.batch, images.len())));
+            return Err(Error::Model(format!(
+                "a batch takes 1..={} images, got {}",
+                self.batch,
+                images.len()
+            )));
         }
         let started = Instant::now();
         let ctx = self.engine.context();
@@ -282,23 +347,37 @@ impl Classifier {
         if guard.as_ref().is_none_or(|s| s.capacity < total) {
             *guard = Some(self.staging(total.next_power_of_two().max(1 << 16))?);
         }
-        let staging = guard.as_ref().ok_or_else(|| Error::Model("no staging buffer".into()))?;
+        let staging = guard
+            .as_ref()
+            .ok_or_else(|| Error::Model("no staging buffer".into()))?;
         let mut offset = 0;
         for (i, img) in images.iter().enumerate() {
-            let p = PreprocessParams::new(&self.transform, img.width, img.height, i).with_input_offset(offset);
-            ctx.queue.write_buffer(&staging.launches[i].params, 0, bytemuck::bytes_of(&p));
-            ctx.queue.write_buffer(&staging.image, offset as u64 * 4, bytemuck::cast_slice(&preprocess::pack_rgb8(&img.pixels)));
+            let p = PreprocessParams::new(&self.transform, img.width, img.height, i)
+                .with_input_offset(offset);
+            ctx.queue
+                .write_buffer(&staging.launches[i].params, 0, bytemuck::bytes_of(&p));
+            ctx.queue.write_buffer(
+                &staging.image,
+                offset as u64 * 4,
+                bytemuck::cast_slice(&preprocess::pack_rgb8(&img.pixels)),
+            );
             offset += img.width * img.height;
         }
         let uploaded = started.elapsed();
         let launches = &staging.launches[..images.len()];
         let out = self.plan.run_with(|encoder| {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("preprocess"), timestamp_writes: None });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("preprocess"),
+                timestamp_writes: None,
+            });
             for l in launches {
                 encode_launch(&mut pass, l);
             }
         })?;
-        let timings = Timings { upload: uploaded, gpu: started.elapsed() - uploaded };
+        let timings = Timings {
+            upload: uploaded,
+            gpu: started.elapsed() - uploaded,
+        };
         Ok((out, timings))
     }
 
@@ -306,10 +385,15 @@ impl Classifier {
         let ctx = self.engine.context();
         let limit = ctx.max_binding();
         if capacity as u64 * 4 > limit {
-            return Err(Error::Model(format!("images of {capacity} pixels in one batch exceed the device's {limit}-byte binding")));
+            return Err(Error::Model(format!(
+                "images of {capacity} pixels in one batch exceed the device's {limit}-byte binding"
+            )));
         }
         let image = ctx.storage("images", capacity as u64 * 4);
-        let input = self.plan.input_buffer(0).ok_or_else(|| Error::Model("plan has no input".into()))?;
+        let input = self
+            .plan
+            .input_buffer(0)
+            .ok_or_else(|| Error::Model("plan has no input".into()))?;
         let launches = (0..self.batch)
             .map(|i| {
                 let p = PreprocessParams::new(&self.transform, 1, 1, i);
@@ -318,7 +402,11 @@ impl Classifier {
             .collect::<Vec<_>>();
         // Compile the preprocessing pipeline now rather than at the first image's dispatch.
         ctx.compile_pipelines(&launches)?;
-        Ok(Staging { capacity, image, launches })
+        Ok(Staging {
+            capacity,
+            image,
+            launches,
+        })
     }
 
     fn top_k(&self, probs: &[f32], k: usize) -> Vec<Prediction> {
@@ -328,7 +416,11 @@ impl Classifier {
             .take(k)
             .map(|i| Prediction {
                 index: i,
-                label: self.labels.get(i).cloned().unwrap_or_else(|| format!("class {i}")),
+                label: self
+                    .labels
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("class {i}")),
                 probability: probs[i],
             })
             .collect()

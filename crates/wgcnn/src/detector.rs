@@ -69,7 +69,9 @@ pub struct Detector {
 
 impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Detector").field("model", &self.info.name).finish()
+        f.debug_struct("Detector")
+            .field("model", &self.info.name)
+            .finish()
     }
 }
 
@@ -85,13 +87,28 @@ impl Detector {
             config,
             weights_path: options.weights.clone(),
             weights,
-            labels: options.labels.clone().unwrap_or_else(|| COCO_LABELS.lines().map(str::to_string).collect()),
+            labels: options
+                .labels
+                .clone()
+                .unwrap_or_else(|| COCO_LABELS.lines().map(str::to_string).collect()),
             score_threshold: options.score_threshold,
             plans: Mutex::new(HashMap::new()),
         };
         // Check every key and shape now, at a small size, so a wrong checkpoint fails at load.
-        let mut probe = info.graph_with(&DetectBuildOptions { batch: 1, height: 64, width: 64 }, &config)?;
-        probe.bind(&LegacyDetectionKeys::new(detector.weights.as_ref())).map_err(|e| Error::Weights { path: options.weights.clone(), source: e })?;
+        let mut probe = info.graph_with(
+            &DetectBuildOptions {
+                batch: 1,
+                height: 64,
+                width: 64,
+            },
+            &config,
+        )?;
+        probe
+            .bind(&LegacyDetectionKeys::new(detector.weights.as_ref()))
+            .map_err(|e| Error::Weights {
+                path: options.weights.clone(),
+                source: e,
+            })?;
         Ok(detector)
     }
 
@@ -109,9 +126,16 @@ impl Detector {
         let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
         let sized = self.cached_plan(&mut plans, image.width, image.height)?;
         let ctx = self.engine.context();
-        ctx.queue.write_buffer(&sized.image, 0, bytemuck::cast_slice(&preprocess::pack_rgb8(&image.pixels)));
+        ctx.queue.write_buffer(
+            &sized.image,
+            0,
+            bytemuck::cast_slice(&preprocess::pack_rgb8(&image.pixels)),
+        );
         let out = sized.plan.run_with(|encoder| {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("image"), timestamp_writes: None });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("image"),
+                timestamp_writes: None,
+            });
             encode_launch(&mut pass, &sized.prepare);
         })?;
         Ok(self.decode(&out[0].data))
@@ -122,7 +146,11 @@ impl Detector {
     pub fn detect_tensor(&self, image: &Tensor) -> Result<Vec<Detection>, Error> {
         let (height, width) = match image.shape.as_slice() {
             [1, 3, h, w] => (*h, *w),
-            s => return Err(Error::Model(format!("a detector takes a [1, 3, H, W] image, got {s:?}"))),
+            s => {
+                return Err(Error::Model(format!(
+                    "a detector takes a [1, 3, H, W] image, got {s:?}"
+                )));
+            }
         };
         let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
         let sized = self.cached_plan(&mut plans, width, height)?;
@@ -144,23 +172,47 @@ impl Detector {
             let sized = self.plan_for(width, height)?;
             plans.insert(key, sized);
         }
-        plans.get(&key).ok_or_else(|| Error::Model("plan cache".into()))
+        plans
+            .get(&key)
+            .ok_or_else(|| Error::Model("plan cache".into()))
     }
 
     /// The graph for one image size, bound and planned, with the launch that turns the
     /// uploaded RGBA8 pixels into its `[1, 3, H, W]` input in `[0, 1]`.
     fn plan_for(&self, width: usize, height: usize) -> Result<SizedPlan, Error> {
-        let mut graph = self.info.graph_with(&DetectBuildOptions { batch: 1, height, width }, &self.config)?;
+        let mut graph = self.info.graph_with(
+            &DetectBuildOptions {
+                batch: 1,
+                height,
+                width,
+            },
+            &self.config,
+        )?;
         graph
             .bind(&LegacyDetectionKeys::new(self.weights.as_ref()))
-            .map_err(|e| Error::Weights { path: self.weights_path.clone(), source: e })?;
+            .map_err(|e| Error::Weights {
+                path: self.weights_path.clone(),
+                source: e,
+            })?;
         let plan = self.engine.plan(&graph)?;
         let ctx = self.engine.context();
         let image = ctx.storage("image pixels", (width * height) as u64 * 4);
-        let input = plan.input_buffer(0).ok_or_else(|| Error::Model("plan has no input".into()))?;
-        let prepare = preprocess::launch(ctx, "image to [0, 1]", &PreprocessParams::identity(width, height), &image, input);
+        let input = plan
+            .input_buffer(0)
+            .ok_or_else(|| Error::Model("plan has no input".into()))?;
+        let prepare = preprocess::launch(
+            ctx,
+            "image to [0, 1]",
+            &PreprocessParams::identity(width, height),
+            &image,
+            input,
+        );
         ctx.compile_pipelines(std::slice::from_ref(&prepare))?;
-        Ok(SizedPlan { plan, image, prepare })
+        Ok(SizedPlan {
+            plan,
+            image,
+            prepare,
+        })
     }
 
     /// Rows `(x1, y1, x2, y2, score, label)` → detections above the threshold.
@@ -170,7 +222,11 @@ impl Detector {
             .map(|r| {
                 let class = r[5].max(0.0) as usize;
                 Detection {
-                    label: self.labels.get(class).cloned().unwrap_or_else(|| format!("class {class}")),
+                    label: self
+                        .labels
+                        .get(class)
+                        .cloned()
+                        .unwrap_or_else(|| format!("class {class}")),
                     class,
                     score: r[4],
                     bbox: [r[0], r[1], r[2], r[3]],

@@ -51,7 +51,11 @@ const GLYPHS: &[(char, [u8; 7])] = &[
 
 fn glyph(c: char) -> [u8; 7] {
     let c = c.to_ascii_lowercase();
-    GLYPHS.iter().find(|(g, _)| *g == c).map(|(_, rows)| *rows).unwrap_or([0; 7])
+    GLYPHS
+        .iter()
+        .find(|(g, _)| *g == c)
+        .map(|(_, rows)| *rows)
+        .unwrap_or([0; 7])
 }
 
 /// A distinct, saturated colour per class index.
@@ -104,8 +108,13 @@ impl RgbImage {
                 self.put(x + dx, y + dy, background);
             }
         }
-        let luminance = u32::from(background[0]) * 3 + u32::from(background[1]) * 6 + u32::from(background[2]);
-        let ink = if luminance > 1280 { [0, 0, 0] } else { [255, 255, 255] };
+        let luminance =
+            u32::from(background[0]) * 3 + u32::from(background[1]) * 6 + u32::from(background[2]);
+        let ink = if luminance > 1280 {
+            [0, 0, 0]
+        } else {
+            [255, 255, 255]
+        };
         for (i, c) in text.chars().enumerate() {
             let rows = glyph(c);
             for (r, bits) in rows.iter().enumerate() {
@@ -113,7 +122,11 @@ impl RgbImage {
                     if bits & (0x10 >> col) != 0 {
                         for sy in 0..scale {
                             for sx in 0..scale {
-                                self.put(x + scale + i as i64 * cw + col * scale + sx, y + scale + r as i64 * scale + sy, ink);
+                                self.put(
+                                    x + scale + i as i64 * cw + col * scale + sx,
+                                    y + scale + r as i64 * scale + sy,
+                                    ink,
+                                );
                             }
                         }
                     }
@@ -125,10 +138,15 @@ impl RgbImage {
     /// Encodes the image as PNG (or any format the `image` crate writes, by extension).
     pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<(), crate::ImageError> {
         let path = path.as_ref();
-        let err = |reason: String| crate::ImageError { path: path.to_path_buf(), reason };
-        let buf = image::RgbImage::from_raw(self.width as u32, self.height as u32, self.pixels.clone())
-            .ok_or_else(|| err("pixel buffer does not match the image size".into()))?;
-        buf.save(path).map_err(|e| err(format!("cannot write: {e}")))
+        let err = |reason: String| crate::ImageError {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let buf =
+            image::RgbImage::from_raw(self.width as u32, self.height as u32, self.pixels.clone())
+                .ok_or_else(|| err("pixel buffer does not match the image size".into()))?;
+        buf.save(path)
+            .map_err(|e| err(format!("cannot write: {e}")))
     }
 }
 
@@ -137,7 +155,11 @@ mod tests {
     use super::*;
 
     fn blank(w: usize, h: usize) -> RgbImage {
-        RgbImage { width: w, height: h, pixels: vec![0; w * h * 3] }
+        RgbImage {
+            width: w,
+            height: h,
+            pixels: vec![0; w * h * 3],
+        }
     }
 
     #[test]
@@ -154,7 +176,11 @@ mod tests {
     fn draw_label_puts_ink_on_a_tag() {
         let mut img = blank(60, 12);
         img.draw_label(0, 0, "dog 0.9", [0, 0, 200], 1);
-        let inked = img.pixels.chunks(3).filter(|p| p == &[255, 255, 255]).count();
+        let inked = img
+            .pixels
+            .chunks(3)
+            .filter(|p| p == &[255, 255, 255])
+            .count();
         let tag = img.pixels.chunks(3).filter(|p| p == &[0, 0, 200]).count();
         assert!(inked > 20 && tag > 100, "inked {inked}, tag {tag}");
     }

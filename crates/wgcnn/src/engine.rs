@@ -51,7 +51,10 @@ impl From<&wgpu::AdapterInfo> for AdapterReport {
 
 /// Every adapter wgpu sees on this machine.
 pub fn adapters() -> Vec<AdapterReport> {
-    wgcnn_kernels::enumerate_adapters().iter().map(AdapterReport::from).collect()
+    wgcnn_kernels::enumerate_adapters()
+        .iter()
+        .map(AdapterReport::from)
+        .collect()
 }
 
 impl Engine {

@@ -24,12 +24,12 @@ mod image;
 use std::path::PathBuf;
 
 pub use classifier::{
-    Classifier, ClassifierOptions, DEFAULT_MODEL, IMAGENET_LABELS, Prediction, Timings, assets_dir, default_weights,
-    model_transform, onnx_default_transform,
+    Classifier, ClassifierOptions, DEFAULT_MODEL, IMAGENET_LABELS, Prediction, Timings, assets_dir,
+    default_weights, model_transform, onnx_default_transform,
 };
-pub use engine::{AdapterReport, Engine, EngineOptions, adapters};
 pub use detector::{COCO_LABELS, Detection, Detector, DetectorOptions};
 pub use draw::class_color;
+pub use engine::{AdapterReport, Engine, EngineOptions, adapters};
 pub use image::{ImageError, RgbImage};
 pub use wgcnn_exec::{Plan, PlanStats};
 pub use wgcnn_graph::{Graph, Tensor};
@@ -54,7 +54,10 @@ pub enum Error {
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error("{}: {source}", path.display())]
-    Weights { path: PathBuf, source: wgcnn_graph::GraphError },
+    Weights {
+        path: PathBuf,
+        source: wgcnn_graph::GraphError,
+    },
     #[error("model {model} needs a checkpoint: pass --weights FILE (.safetensors or PyTorch .pth)")]
     NoWeights { model: String },
     #[error("{0}")]

@@ -248,7 +248,11 @@ pub fn check_end_to_end(name: &'static str) -> TestResult {
     let case = Case::open(name)?;
     let graph = case.graph(&case.config)?;
     let built = started.elapsed().as_secs_f64();
-    let outputs = evaluate(&graph, vec![("image".into(), case.image()?)], &["output".to_string()])?;
+    let outputs = evaluate(
+        &graph,
+        vec![("image".into(), case.image()?)],
+        &["output".to_string()],
+    )?;
     let output = &outputs["output"];
     let ran = started.elapsed().as_secs_f64() - built;
     println!("{name} (image -> output; build + bind {built:.2} s, run {ran:.2} s):");
@@ -325,4 +329,3 @@ macro_rules! detector_tests {
         }
     )*};
 }
-

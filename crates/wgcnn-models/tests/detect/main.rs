@@ -11,9 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::error::Error;
 
 use wgcnn_graph::{Graph, Tensor, TensorId, WeightSource, interp};
-use wgcnn_models::detect::{
-    DetectBuildOptions, LegacyDetectionKeys, find_detector,
-};
+use wgcnn_models::detect::{DetectBuildOptions, LegacyDetectionKeys, find_detector};
 
 mod checks;
 mod support;
