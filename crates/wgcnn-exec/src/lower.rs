@@ -19,7 +19,7 @@ mod detect;
 pub(crate) struct Lowering<'a> {
     ctx: &'a Context,
     graph: &'a Graph,
-    buffer_of: &'a dyn Fn(TensorId) -> Arc<wgpu::Buffer>,
+    buffer_of: &'a dyn Fn(TensorId) -> Result<Arc<wgpu::Buffer>, ExecError>,
     launches: Vec<Launch>,
     /// Weight buffers, kept alive with the plan through the bind groups.
     weight_bytes: u64,
@@ -33,7 +33,7 @@ impl<'a> Lowering<'a> {
     pub fn new(
         ctx: &'a Context,
         graph: &'a Graph,
-        buffer_of: &'a dyn Fn(TensorId) -> Arc<wgpu::Buffer>,
+        buffer_of: &'a dyn Fn(TensorId) -> Result<Arc<wgpu::Buffer>, ExecError>,
     ) -> Self {
         let dummy = ctx.upload("dummy", &[0.0]);
         Lowering {
@@ -84,7 +84,7 @@ impl<'a> Lowering<'a> {
     fn input(&self, node: &Node, i: usize) -> Result<Arc<wgpu::Buffer>, ExecError> {
         let t = node.inputs[i];
         match self.graph.tensor(t).kind {
-            TensorKind::Input | TensorKind::Activation => Ok((self.buffer_of)(t)),
+            TensorKind::Input | TensorKind::Activation => (self.buffer_of)(t),
             _ => Err(ExecError::Unsupported {
                 node: node.name.clone(),
                 op: node.op.kind(),
@@ -150,7 +150,7 @@ impl<'a> Lowering<'a> {
             return Ok(());
         }
         let shape = |t: TensorId| self.graph.shape(t).to_vec();
-        let out = (self.buffer_of)(node.output);
+        let out = (self.buffer_of)(node.output)?;
         match &node.op {
             Op::Act(a) => {
                 let x = self.input(node, 0)?;

@@ -90,12 +90,17 @@ impl Plan {
             .enumerate()
             .map(|(i, &b)| Arc::new(ctx.storage(&format!("activation slot {i}"), b)))
             .collect();
-        let buffer_of = |t: TensorId| -> Arc<wgpu::Buffer> {
-            let slot = memory.slot_of[t.0]
-                .unwrap_or_else(|| unreachable!("activation {} has a slot", t.0));
-            slots[slot].clone()
-        };
-
+        // A tensor without a slot is a constant seen through Flatten/Reshape where a computed
+        // value is expected.
+        let buffer_of =
+            |t: TensorId| -> Result<Arc<wgpu::Buffer>, ExecError> {
+                memory.slot_of[t.0].map(|slot| slots[slot].clone()).ok_or_else(|| {
+                ExecError::Graph(wgcnn_graph::GraphError::Invalid(format!(
+                    "tensor {} is used as a computed value but is a constant; fold it first",
+                    graph.tensor(t).name
+                )))
+            })
+            };
         let mut lowering = Lowering::new(&ctx, &graph, &buffer_of);
         for node in &graph.nodes {
             lowering.node(node)?;
@@ -105,19 +110,21 @@ impl Plan {
         let inputs = graph
             .inputs
             .iter()
-            .map(|&t| Io {
-                buffer: buffer_of(t),
-                shape: graph.shape(t).to_vec(),
+            .map(|&t| {
+                Ok(Io {
+                    buffer: buffer_of(t)?,
+                    shape: graph.shape(t).to_vec(),
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, ExecError>>()?;
         let outputs = graph
             .outputs
             .iter()
             .map(|&t| {
                 let bytes = (graph.tensor(t).numel() as u64 * 4).max(4);
-                Output {
+                Ok(Output {
                     io: Io {
-                        buffer: buffer_of(t),
+                        buffer: buffer_of(t)?,
                         shape: graph.shape(t).to_vec(),
                     },
                     staging: ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -126,9 +133,9 @@ impl Plan {
                         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                         mapped_at_creation: false,
                     }),
-                }
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, ExecError>>()?;
         // Compile every pipeline now (lavapipe would at its first dispatch, inside the first
         // run) and save the on-disk pipeline cache.
         let pipelines = ctx.compile_pipelines(&launches)?;
