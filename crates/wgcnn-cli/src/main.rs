@@ -57,7 +57,26 @@ pub(crate) fn engine_options(adapter: Option<&str>) -> wgcnn::EngineOptions {
     }
 }
 
+/// `wgcnn ... | head` closes stdout early: end quietly, as Unix tools do, instead of reporting
+/// a panic from `println!` or an error from a write.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 fn main() {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     NO_CACHE.store(cli.no_cache, std::sync::atomic::Ordering::Relaxed);
     let result: Result<()> = match &cli.command {
@@ -69,6 +88,13 @@ fn main() {
         Command::Bench(args) => bench::run(args, cli.adapter.as_deref()),
     };
     if let Err(e) = result {
+        let broken_pipe = e.chain().any(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        });
+        if broken_pipe {
+            std::process::exit(0);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

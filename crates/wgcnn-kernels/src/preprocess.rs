@@ -117,15 +117,22 @@ impl PreprocessParams {
     /// (no resize, no crop, no normalization): the detectors' input, whose transform is part of
     /// the network graph.
     pub fn identity(width: usize, height: usize) -> Self {
+        Self::resize_only(width, height, width, height)
+    }
+
+    /// Params that resize a `width` x `height` image to `out_width` x `out_height` (PIL-style
+    /// antialiased bilinear) into `[1, 3, H, W]` floats in `[0, 1]`, without crop or
+    /// normalization: how detectors shrink photos too large for one buffer binding.
+    pub fn resize_only(width: usize, height: usize, out_width: usize, out_height: usize) -> Self {
         PreprocessParams {
             in_w: width as u32,
             in_h: height as u32,
-            resized_w: width as u32,
-            resized_h: height as u32,
+            resized_w: out_width as u32,
+            resized_h: out_height as u32,
             crop_left: 0,
             crop_top: 0,
-            out_w: width as u32,
-            out_h: height as u32,
+            out_w: out_width as u32,
+            out_h: out_height as u32,
             resample: Filter::Bilinear as u32,
             channels: 3,
             out_offset: 0,

@@ -53,6 +53,9 @@ struct SizedPlan {
     plan: wgcnn_exec::Plan,
     image: wgpu::Buffer,
     prepare: wgcnn_kernels::Launch,
+    /// Box coordinates are multiplied by this (x, y) to return to the image's own pixels: 1
+    /// unless the photo was shrunk before the network (see [`Detector::network_size`]).
+    scale: [f32; 2],
 }
 
 /// A detector ready to run on images of any size.
@@ -138,7 +141,24 @@ impl Detector {
             });
             encode_launch(&mut pass, &sized.prepare);
         })?;
-        Ok(self.decode(&out[0].data))
+        Ok(self.decode(&out[0].data, sized.scale))
+    }
+
+    /// The size the network takes a `width` x `height` photo at: the photo itself, unless its
+    /// longer side exceeds twice the transform's `max_size`; then it is first shrunk on the GPU
+    /// (antialiased) to that, which the transform's own resize would go far below anyway, so
+    /// the network's float input stays well inside one buffer binding.
+    fn network_size(&self, width: usize, height: usize) -> (usize, usize) {
+        let cap = 2 * self.config.max_size;
+        let long = width.max(height);
+        if long <= cap {
+            return (width, height);
+        }
+        let s = cap as f64 / long as f64;
+        (
+            ((width as f64 * s).round() as usize).max(1),
+            ((height as f64 * s).round() as usize).max(1),
+        )
     }
 
     /// Detections in an image given as a `[1, 3, H, W]` tensor in `[0, 1]` (e.g. from
@@ -155,7 +175,7 @@ impl Detector {
         let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
         let sized = self.cached_plan(&mut plans, width, height)?;
         let out = sized.plan.run(std::slice::from_ref(image))?;
-        Ok(self.decode(&out[0].data))
+        Ok(self.decode(&out[0].data, [1.0, 1.0]))
     }
 
     fn cached_plan<'p>(
@@ -180,11 +200,20 @@ impl Detector {
     /// The graph for one image size, bound and planned, with the launch that turns the
     /// uploaded RGBA8 pixels into its `[1, 3, H, W]` input in `[0, 1]`.
     fn plan_for(&self, width: usize, height: usize) -> Result<SizedPlan, Error> {
+        let ctx = self.engine.context();
+        let pixels = (width * height) as u64 * 4;
+        if pixels > ctx.max_binding() {
+            return Err(Error::Model(format!(
+                "a {width}x{height} image needs {pixels} bytes of pixels in one buffer; the device allows {}",
+                ctx.max_binding()
+            )));
+        }
+        let (net_w, net_h) = self.network_size(width, height);
         let mut graph = self.info.graph_with(
             &DetectBuildOptions {
                 batch: 1,
-                height,
-                width,
+                height: net_h,
+                width: net_w,
             },
             &self.config,
         )?;
@@ -195,15 +224,14 @@ impl Detector {
                 source: e,
             })?;
         let plan = self.engine.plan(&graph)?;
-        let ctx = self.engine.context();
-        let image = ctx.storage("image pixels", (width * height) as u64 * 4);
+        let image = ctx.storage("image pixels", pixels);
         let input = plan
             .input_buffer(0)
             .ok_or_else(|| Error::Model("plan has no input".into()))?;
         let prepare = preprocess::launch(
             ctx,
             "image to [0, 1]",
-            &PreprocessParams::identity(width, height),
+            &PreprocessParams::resize_only(width, height, net_w, net_h),
             &image,
             input,
         );
@@ -212,11 +240,12 @@ impl Detector {
             plan,
             image,
             prepare,
+            scale: [width as f32 / net_w as f32, height as f32 / net_h as f32],
         })
     }
 
     /// Rows `(x1, y1, x2, y2, score, label)` → detections above the threshold.
-    fn decode(&self, rows: &[f32]) -> Vec<Detection> {
+    fn decode(&self, rows: &[f32], scale: [f32; 2]) -> Vec<Detection> {
         rows.chunks_exact(6)
             .filter(|r| r[4] != INVALID_SCORE && r[4] >= self.score_threshold)
             .map(|r| {
@@ -229,7 +258,12 @@ impl Detector {
                         .unwrap_or_else(|| format!("class {class}")),
                     class,
                     score: r[4],
-                    bbox: [r[0], r[1], r[2], r[3]],
+                    bbox: [
+                        r[0] * scale[0],
+                        r[1] * scale[1],
+                        r[2] * scale[0],
+                        r[3] * scale[1],
+                    ],
                 }
             })
             .collect()
