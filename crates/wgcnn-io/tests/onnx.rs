@@ -16,6 +16,8 @@ use wgcnn_io::{Fixture, fixture_path};
 mod errors;
 #[path = "onnx/nn.rs"]
 mod nn;
+#[path = "onnx/resize.rs"]
+mod resize;
 #[path = "onnx/shapes.rs"]
 mod shapes;
 

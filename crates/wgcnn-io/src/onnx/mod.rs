@@ -4,7 +4,10 @@
 //!   node onto the IR's ops (opsets 7 to 21, each op's attribute or input form chosen by the
 //!   model's opset; newer opsets are read with opset 21's forms), folds shape arithmetic (`Shape → Gather →
 //!   Unsqueeze → Concat → Reshape` and the like) on the host, and returns the graph with every
-//!   weight bound, ready for `wgcnn_graph::interp::run` or the GPU executor.
+//!   weight bound, ready for `wgcnn_graph::interp::run` or the GPU executor. Transposes
+//!   that move data become `Op::Permute`; `Resize` and `Upsample` become `Op::Resize` only
+//!   where ONNX's sampling is exactly wgcnn's (other attribute combinations are reported as
+//!   unsupported, naming them).
 //! - [`inspect_onnx`]: what a file holds (inputs, outputs, opsets, producer, op counts) and
 //!   which of its ops cannot be imported, without failing.
 //! - [`proto`]: the hand-written protobuf messages, public so tests and tools can write models.
@@ -24,6 +27,7 @@ mod inspect;
 mod nn;
 mod ops;
 pub mod proto;
+mod resize;
 mod tensor;
 
 use std::fmt;

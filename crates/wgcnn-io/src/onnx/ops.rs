@@ -9,8 +9,8 @@ use super::NodeError;
 use super::attrs::{Attrs, norm_axis, to_sizes};
 use super::fold::{self, axes_of, perm_of, reshape_target, squeeze_shape, unsqueeze_shape};
 use super::import::{Importer, NodeInfo, Value};
-use super::nn;
 use super::proto::{NodeProto, data_type};
+use super::{nn, resize};
 
 /// Op types of the default domain the importer maps (some only for constant inputs).
 pub(crate) const SUPPORTED_OPS: &[&str] = &[
@@ -40,6 +40,8 @@ pub(crate) const SUPPORTED_OPS: &[&str] = &[
     "Squeeze",
     "Unsqueeze",
     "Transpose",
+    "Resize",
+    "Upsample",
     "Softmax",
     "Pad",
     "Dropout",
@@ -138,6 +140,8 @@ pub(crate) fn import_node(
                 reshape(imp, node, &name, target)?
             }
             "Transpose" => transpose(imp, node, &attrs, &name)?,
+            "Resize" => resize::resize(imp, node, &attrs, info, &name)?,
+            "Upsample" => resize::upsample(imp, node, &attrs, info, &name)?,
             "Softmax" => softmax(imp, node, &attrs, info, &name)?,
             "Pad" => pad(imp, node, &attrs, info, &name)?,
             "Identity" => imp.req(node, 0)?.clone(),
@@ -328,8 +332,12 @@ fn reshape(
     )?))
 }
 
+/// The most axes wgcnn's GPU permute kernel handles.
+const MAX_PERMUTE_RANK: usize = 6;
+
 /// A transpose that keeps the order of every axis larger than 1 is a reshape; others are
-/// not supported on run-time tensors.
+/// [`Op::Permute`]s. Above [`MAX_PERMUTE_RANK`] axes, size-1 axes are dropped and axes that
+/// stay neighbours are merged: Reshape → Permute → Reshape.
 fn transpose(
     imp: &mut Importer,
     node: &NodeProto,
@@ -338,14 +346,67 @@ fn transpose(
 ) -> Result<Value, NodeError> {
     let shape = imp.shape_of(imp.req(node, 0)?);
     let perm = perm_of(attrs, shape.len())?;
+    let target: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
     let moved: Vec<usize> = perm.iter().copied().filter(|&p| shape[p] != 1).collect();
-    if moved.windows(2).any(|w| w[0] > w[1]) {
+    if moved.windows(2).all(|w| w[0] < w[1]) {
+        return reshape(imp, node, name, target);
+    }
+    let x = imp.graph_input(node, 0)?;
+    if perm.len() <= MAX_PERMUTE_RANK {
+        return Ok(Value::Graph(imp.node(name, Op::Permute { perm }, &[x])?));
+    }
+    let (merged_shape, merged_perm) = merge_axes(&shape, &perm);
+    if merged_perm.len() > MAX_PERMUTE_RANK {
         return Err(NodeError::Unsupported(format!(
-            "Transpose {perm:?} of shape {shape:?} moves data (only permutations of size-1 axes are supported)"
+            "Transpose {perm:?} of shape {shape:?} moves {} groups of axes (at most {MAX_PERMUTE_RANK})",
+            merged_perm.len()
         )));
     }
-    let target = perm.iter().map(|&p| shape[p]).collect();
-    reshape(imp, node, name, target)
+    let flat = imp.node(
+        &format!("{name}/merge"),
+        Op::Reshape {
+            shape: merged_shape,
+        },
+        &[x],
+    )?;
+    let moved = imp.node(
+        &format!("{name}/permute"),
+        Op::Permute { perm: merged_perm },
+        &[flat],
+    )?;
+    Ok(Value::Graph(imp.node(
+        name,
+        Op::Reshape { shape: target },
+        &[moved],
+    )?))
+}
+
+/// The same data movement on fewer axes: size-1 axes dropped, and input axes that follow each
+/// other in the output too merged into one. Returns the merged input shape and permutation.
+fn merge_axes(shape: &[usize], perm: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let kept: Vec<usize> = perm.iter().copied().filter(|&p| shape[p] != 1).collect();
+    let mut order = kept.clone();
+    order.sort_unstable();
+    // Rank of each kept input axis among the kept ones.
+    let rank_of = |a: usize| order.iter().position(|&o| o == a).unwrap_or(0);
+    // Groups in output order, each a run of consecutive input axes.
+    let mut groups: Vec<(usize, usize)> = Vec::new(); // (first input rank, size)
+    let mut last = None;
+    for &a in &kept {
+        let r = rank_of(a);
+        match (groups.last_mut(), last) {
+            (Some(g), Some(prev)) if r == prev + 1 => g.1 *= shape[a],
+            _ => groups.push((r, shape[a])),
+        }
+        last = Some(r);
+    }
+    let mut by_input: Vec<usize> = (0..groups.len()).collect();
+    by_input.sort_unstable_by_key(|&g| groups[g].0);
+    let merged_shape = by_input.iter().map(|&g| groups[g].1).collect();
+    let merged_perm = (0..groups.len())
+        .map(|g| by_input.iter().position(|&h| h == g).unwrap_or(0))
+        .collect();
+    (merged_shape, merged_perm)
 }
 
 /// Softmax along one axis (opset ≥ 13), or over the flattened axes `[axis..]` (before 13):

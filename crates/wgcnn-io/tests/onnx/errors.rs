@@ -10,7 +10,7 @@ fn unsupported_nodes_are_all_listed_with_name_type_domain_and_opset() {
     let mut custom = NodeProto::new("FusedConv", "fused", &["a"], &["b"], vec![]);
     custom.domain = "com.microsoft".into();
     let nodes = vec![
-        NodeProto::new("Resize", "up", &["x"], &["a"], vec![]),
+        NodeProto::new("InstanceNormalization", "norm", &["x"], &["a"], vec![]),
         custom,
         NodeProto::new("Relu", "after", &["b"], &["c"], vec![]),
         NodeProto::new("LeakyRelu", "", &["x"], &["d"], vec![]),
@@ -25,14 +25,18 @@ fn unsupported_nodes_are_all_listed_with_name_type_domain_and_opset() {
     let text = err.to_string();
     println!("{text}");
     assert!(text.contains("3 node(s) cannot be imported"));
-    assert!(text.contains("node up (#0): Resize (domain ai.onnx, opset 17)"));
+    assert!(text.contains("node norm (#0): InstanceNormalization (domain ai.onnx, opset 17)"));
     assert!(text.contains("node fused (#1): FusedConv (domain com.microsoft, opset 1)"));
     assert!(text.contains("node #3: LeakyRelu (domain ai.onnx, opset 17)"));
     let report = inspect_onnx(temp_dir("unsupported").join("model.onnx")).expect("inspect");
     println!("{report}");
     assert_eq!(
         report.unsupported_ops,
-        ["LeakyRelu", "Resize", "com.microsoft::FusedConv"]
+        [
+            "InstanceNormalization",
+            "LeakyRelu",
+            "com.microsoft::FusedConv"
+        ]
     );
     assert_eq!(report.op_counts.get("Relu"), Some(&1));
     assert!(!report.imports() && report.import_problems.len() == 3);
