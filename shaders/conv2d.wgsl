@@ -30,7 +30,7 @@
 // | 2       | w [K, C/groups, kh, kw]                   | read       |
 // | 3       | bias [K]                (if has_bias)     | read       |
 // | 4       | residual [N, K, OH, OW] (if has_residual) | read       |
-// | 5       | y [N, K, OH, OW]                          | read_write |
+// | 5       | y [N, K, OH, OW] (channels out_c_offset.. of [N, out_c_total, OH, OW]) | read_write |
 //
 // Params mirrors `Conv2dParams` in crates/wgcnn-kernels/src/conv2d.rs; keep both in step.
 
@@ -59,6 +59,10 @@ struct Params {
     p0: f32,
     p1: f32,
     cb: u32,           // the CB override of the pipeline this launch uses (not read here)
+    out_c_total: u32,  // channels of the tensor y is (out_c unless y is a concatenation)
+    out_c_offset: u32, // first channel of y written (a channel slice of a concatenation)
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -100,11 +104,12 @@ fn store(k: u32, k_end: u32, acc: vec4<f32>, img: vec4<u32>, sp: vec4<u32>, live
     for (var i = 0u; i < PIXELS; i++) {
         if (live[i]) {
             let o = (img[i] * params.out_c + k) * plane + sp[i];
+            let oy = (img[i] * params.out_c_total + params.out_c_offset + k) * plane + sp[i];
             var v = acc[i] + b;
             if (params.has_residual == 1u) {
                 v += residual[o];
             }
-            y[o] = act(v, params.act, params.p0, params.p1);
+            y[oy] = act(v, params.act, params.p0, params.p1);
         }
     }
 }

@@ -21,7 +21,7 @@
 // | 2       | w [K, C] as vec4s                         | read       |
 // | 3       | bias [K]                (if has_bias)     | read       |
 // | 4       | residual [N, K, H, W] as vec4s (if any)   | read       |
-// | 5       | y [N, K, H, W] as vec4s                   | read_write |
+// | 5       | y [N, K, H, W] as vec4s (a channel slice, see Params) | read_write |
 //
 // Params mirrors `Conv2dParams` in crates/wgcnn-kernels/src/conv2d.rs (as conv2d_sg.wgsl uses
 // it: pixel_blocks = ceil(N*H*W / 32), cb = 16); keep them in step.
@@ -51,6 +51,10 @@ struct Params {
     p0: f32,
     p1: f32,
     cb: u32,           // 16 (not read here)
+    out_c_total: u32,  // channels of the tensor y is (out_c unless y is a concatenation)
+    out_c_offset: u32, // first channel of y written (a channel slice of a concatenation)
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -179,10 +183,11 @@ fn conv2d_1x1_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
             v += vec4<f32>(bias[k]);
         }
         let o = ((img * params.out_c + k) * plane + sp0) / 4u;
+        let oy = ((img * params.out_c_total + params.out_c_offset + k) * plane + sp0) / 4u;
         if (params.has_residual == 1u) {
             v += residual[o];
         }
-        y[o] = vec4<f32>(
+        y[oy] = vec4<f32>(
             act(v.x, params.act, params.p0, params.p1),
             act(v.y, params.act, params.p0, params.p1),
             act(v.z, params.act, params.p0, params.p1),

@@ -20,7 +20,7 @@
 // | 2       | w [K, kh, kw, C/groups] as vec4s          | read       |
 // | 3       | bias [K]                (if has_bias)     | read       |
 // | 4       | residual [N, K, OH, OW] (if has_residual) | read       |
-// | 5       | y [N, K, OH, OW]                          | read_write |
+// | 5       | y [N, K, OH, OW] (channels out_c_offset.. of [N, out_c_total, OH, OW]) | read_write |
 //
 // Params mirrors `Conv2dParams` in crates/wgcnn-kernels/src/conv2d.rs (as conv2d_sg.wgsl uses
 // it: pixel_blocks = ceil(N*OH*OW / 32), cb = 16); keep them in step.
@@ -50,6 +50,10 @@ struct Params {
     p0: f32,
     p1: f32,
     cb: u32,           // 16 (not read here)
+    out_c_total: u32,  // channels of the tensor y is (out_c unless y is a concatenation)
+    out_c_offset: u32, // first channel of y written (a channel slice of a concatenation)
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -213,11 +217,12 @@ fn conv2d_sg4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
         for (var i = 0u; i < PIXELS; i++) {
             if (live[i]) {
                 let o = (img[i] * params.out_c + k) * plane + sp[i];
+                let oy = (img[i] * params.out_c_total + params.out_c_offset + k) * plane + sp[i];
                 var v = acc[r][i] + b;
                 if (params.has_residual == 1u) {
                     v += residual[o];
                 }
-                y[o] = act(v, params.act, params.p0, params.p1);
+                y[oy] = act(v, params.act, params.p0, params.p1);
             }
         }
     }

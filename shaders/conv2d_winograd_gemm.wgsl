@@ -46,6 +46,10 @@ struct Params {
     act: u32,
     p0: f32,
     p1: f32,
+    out_c_total: u32,  // channels of the tensor y is (out_c unless y is a concatenation)
+    out_c_offset: u32, // first channel of y written (a channel slice of a concatenation)
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

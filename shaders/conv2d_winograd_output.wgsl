@@ -38,6 +38,10 @@ struct Params {
     act: u32,
     p0: f32,
     p1: f32,
+    out_c_total: u32,  // channels of the tensor y is (out_c unless y is a concatenation)
+    out_c_offset: u32, // first channel of y written (a channel slice of a concatenation)
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -95,6 +99,7 @@ fn conv2d_winograd_output(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_wor
         b = bias[k];
     }
     let plane = (n * params.out_c + k) * params.out_h * params.out_w;
+    let y_plane = (n * params.out_c_total + params.out_c_offset + k) * params.out_h * params.out_w;
     for (var r = 0u; r < 2u; r++) {
         let oy = ty * 2u + r;
         for (var q = 0u; q < 2u; q++) {
@@ -105,7 +110,7 @@ fn conv2d_winograd_output(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_wor
                 if (params.has_residual == 1u) {
                     val += residual[o];
                 }
-                y[o] = act(val, params.act, params.p0, params.p1);
+                y[y_plane + oy * params.out_w + ox] = act(val, params.act, params.p0, params.p1);
             }
         }
     }

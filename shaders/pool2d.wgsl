@@ -15,7 +15,7 @@
 // |---------|----------------------|------------|
 // | 0       | Params               | uniform    |
 // | 1       | x [N, C, H, W]       | read       |
-// | 2       | y [N, C, OH, OW]     | read_write |
+// | 2       | y [N, C, OH, OW] (channels out_c_offset.. of [N, out_c_total, OH, OW]) | read_write |
 //
 // Params mirrors `Pool2dParams` in crates/wgcnn-kernels/src/pool2d.rs.
 
@@ -35,7 +35,11 @@ struct Params {
     pad_right: u32,
     mode: u32,             // 0 max, 1 average
     count_include_pad: u32,// average only: 1 counts padded positions in the divisor
-    _pad: u32,
+    channels: u32,         // C
+    out_c_total: u32,      // channels of the tensor y is (C unless y is a concatenation)
+    out_c_offset: u32,     // first channel of y written (a channel slice of a concatenation)
+    _pad0: u32,
+    _pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -55,6 +59,10 @@ fn pool2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     let ox = i % params.out_width;
     let oy = (i / params.out_width) % params.out_height;
     let plane = i / (params.out_width * params.out_height);
+    // Where the output goes: channel (plane % C) of image (plane / C), in y's channel slice.
+    let yi = ((plane / params.channels) * params.out_c_total + params.out_c_offset
+        + plane % params.channels) * params.out_height * params.out_width
+        + i % (params.out_width * params.out_height);
     let h = i32(params.height);
     let w = i32(params.width);
 
@@ -77,7 +85,7 @@ fn pool2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
                 best = max(best, x[row + u32(xx)]);
             }
         }
-        y[i] = best;
+        y[yi] = best;
         return;
     }
 
@@ -96,5 +104,5 @@ fn pool2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     } else {
         count = max(ye - ys, 0) * max(xe - xs, 0);
     }
-    y[i] = sum / f32(max(count, 1));
+    y[yi] = sum / f32(max(count, 1));
 }

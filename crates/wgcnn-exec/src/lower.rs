@@ -4,14 +4,14 @@ use std::sync::Arc;
 
 use wgcnn_graph::{Graph, Node, Op, TensorId, TensorKind};
 use wgcnn_kernels::binary::{self, BinaryOp, Broadcast};
-use wgcnn_kernels::conv2d::{self, ConvDesc, winograd};
+use wgcnn_kernels::conv2d::{self, ChannelSlice, ConvDesc, winograd};
 use wgcnn_kernels::pool2d::{self, PoolMode};
 use wgcnn_kernels::{
     Context, Launch, adaptive_avgpool2d, copy_channels, linear, lrn, pad, softmax, unary,
 };
 
 use crate::ExecError;
-use crate::memory::is_alias;
+use crate::memory::{Placement, is_alias};
 
 #[path = "lower_detect.rs"]
 mod detect;
@@ -20,6 +20,8 @@ pub(crate) struct Lowering<'a> {
     ctx: &'a Context,
     graph: &'a Graph,
     buffer_of: &'a dyn Fn(TensorId) -> Result<Arc<wgpu::Buffer>, ExecError>,
+    /// Tensors written in place into a concatenation's buffer ([`crate::memory::MemoryPlan`]).
+    place_of: &'a [Option<Placement>],
     launches: Vec<Launch>,
     /// Weight buffers, kept alive with the plan through the bind groups.
     weight_bytes: u64,
@@ -34,12 +36,14 @@ impl<'a> Lowering<'a> {
         ctx: &'a Context,
         graph: &'a Graph,
         buffer_of: &'a dyn Fn(TensorId) -> Result<Arc<wgpu::Buffer>, ExecError>,
+        place_of: &'a [Option<Placement>],
     ) -> Self {
         let dummy = ctx.upload("dummy", &[0.0]);
         Lowering {
             ctx,
             graph,
             buffer_of,
+            place_of,
             launches: Vec::new(),
             weight_bytes: 0,
             dummy,
@@ -124,20 +128,23 @@ impl<'a> Lowering<'a> {
         out: &wgpu::Buffer,
     ) -> Result<(), ExecError> {
         let variant = conv2d::variant(self.ctx, desc);
+        let slice = self.slice(node.output, desc.weight[0]);
         let prepared =
             conv2d::prepare_weights(variant, desc, weight).map_err(|e| kernel_err(node, e))?;
         let wb = self.upload(&self.graph.tensor(node.inputs[1]).name, &prepared)?;
         let bias = bias.unwrap_or(&self.dummy);
         let residual = residual.unwrap_or(&self.dummy);
         if variant == conv2d::Variant::Winograd {
-            let p = winograd::WinogradParams::new(desc).map_err(|e| kernel_err(node, e))?;
+            let p = winograd::WinogradParams::new(desc)
+                .map_err(|e| kernel_err(node, e))?
+                .into_channels(slice);
             let (v, m) = self.winograd.buffers(self.ctx, &p);
             self.launches.extend(winograd::launches(
                 self.ctx, &node.name, &p, x, &wb, bias, residual, out, &v, &m,
             ));
         } else {
-            let launch = conv2d::launch_variant(
-                self.ctx, &node.name, variant, desc, x, &wb, bias, residual, out,
+            let launch = conv2d::launch_variant_into(
+                self.ctx, &node.name, variant, desc, x, &wb, bias, residual, out, slice,
             )
             .map_err(|e| kernel_err(node, e))?;
             self.launches.push(launch);
@@ -145,9 +152,32 @@ impl<'a> Lowering<'a> {
         Ok(())
     }
 
+    /// Where the kernel computing `t` (`channels` wide) writes: its channel slice of the
+    /// concatenation it is stored in, else the whole of its own buffer.
+    fn slice(&self, t: TensorId, channels: usize) -> ChannelSlice {
+        match self.place_of[t.0] {
+            Some(p) => ChannelSlice {
+                total: p.total,
+                offset: p.offset,
+            },
+            None => ChannelSlice::whole(channels),
+        }
+    }
+
     pub fn node(&mut self, node: &Node) -> Result<(), ExecError> {
         if is_alias(&node.op) {
             return Ok(());
+        }
+        let in_place = matches!(
+            node.op,
+            Op::Conv2d(_) | Op::MaxPool2d(_) | Op::AvgPool2d(_) | Op::Concat { .. }
+        );
+        if self.place_of[node.output.0].is_some() && !in_place {
+            return Err(ExecError::Unsupported {
+                node: node.name.clone(),
+                op: node.op.kind(),
+                message: "planned to write into a concatenation, which its kernel cannot".into(),
+            });
         }
         let shape = |t: TensorId| self.graph.shape(t).to_vec();
         let out = (self.buffer_of)(node.output)?;
@@ -295,7 +325,8 @@ impl<'a> Lowering<'a> {
                     p.kernel,
                     p.stride,
                     p.padding,
-                );
+                )
+                .into_channels(self.slice(node.output, o[1]));
                 self.launches
                     .push(pool2d::launch(self.ctx, &node.name, &params, &x, &out));
             }
@@ -332,13 +363,26 @@ impl<'a> Lowering<'a> {
                 let o = shape(node.output);
                 let outer: usize = o[..*axis].iter().product();
                 let inner: usize = o[axis + 1..].iter().product();
-                let mut offset = 0;
+                // This concatenation may itself sit inside a wider one's buffer.
+                let (root, total, mut offset) = match self.place_of[node.output.0] {
+                    Some(p) => (p.root, p.total, p.offset),
+                    None => (node.output, o[*axis], 0),
+                };
                 for i in 0..node.inputs.len() {
-                    let x = self.input_or_upload(node, i)?;
                     let c = shape(node.inputs[i])[*axis];
-                    let p = copy_channels::CopyChannelsParams::concat(
-                        outer, c, inner, o[*axis], offset,
-                    );
+                    let written = Placement {
+                        root,
+                        total,
+                        offset,
+                    };
+                    if self.place_of[node.inputs[i].0] == Some(written) {
+                        // Its producer wrote it in place.
+                        offset += c;
+                        continue;
+                    }
+                    let x = self.input_or_upload(node, i)?;
+                    let p =
+                        copy_channels::CopyChannelsParams::concat(outer, c, inner, total, offset);
                     self.launches.push(copy_channels::launch(
                         self.ctx,
                         &format!("{}[{i}]", node.name),

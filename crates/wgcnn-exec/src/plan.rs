@@ -101,7 +101,7 @@ impl Plan {
                 )))
             })
             };
-        let mut lowering = Lowering::new(&ctx, &graph, &buffer_of);
+        let mut lowering = Lowering::new(&ctx, &graph, &buffer_of, &memory.place_of);
         for node in &graph.nodes {
             lowering.node(node)?;
         }

@@ -17,7 +17,7 @@ pub mod winograd;
 
 pub use variants::{
     POINTWISE_SPEC, SG_SPEC, SG4_SPEC, Variant, launch_for, launch_sg, launch_variant,
-    prepare_weights, subgroups_usable, variant,
+    launch_variant_into, prepare_weights, subgroups_usable, variant,
 };
 
 /// The kernel's registry entry: params, then x, weight, bias, residual, y.
@@ -51,6 +51,26 @@ pub fn channel_block(kg: usize) -> usize {
         16
     } else {
         4
+    }
+}
+
+/// Where a kernel writes its `[N, K, ...]` output: channels `offset..offset + K` of an
+/// `[N, total, ...]` tensor. [`ChannelSlice::whole`] is the plain case (its own tensor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelSlice {
+    /// Channels of the tensor written into.
+    pub total: usize,
+    /// First channel written.
+    pub offset: usize,
+}
+
+impl ChannelSlice {
+    /// The output is a tensor of its own with `channels` channels.
+    pub fn whole(channels: usize) -> Self {
+        ChannelSlice {
+            total: channels,
+            offset: 0,
+        }
     }
 }
 
@@ -164,7 +184,8 @@ impl ConvDesc {
     }
 }
 
-/// Mirrors `Params` in `shaders/conv2d.wgsl`; keep both in step (96 bytes, 16-byte multiple).
+/// Mirrors `Params` in `shaders/conv2d.wgsl` (and the subgroup variants); keep all in step
+/// (112 bytes, 16-byte multiple).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct Conv2dParams {
@@ -195,6 +216,13 @@ pub struct Conv2dParams {
     pub p1: f32,
     /// Output channels per workgroup: the `CB` override of the pipeline ([`channel_block`]).
     pub cb: u32,
+    /// Channels of the tensor the output is written into (`out_c` unless it is a channel slice
+    /// of a wider tensor, see [`Conv2dParams::into_channels`]).
+    pub out_c_total: u32,
+    /// First channel of that tensor the output is written at.
+    pub out_c_offset: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
 }
 
 impl Conv2dParams {
@@ -230,7 +258,21 @@ impl Conv2dParams {
             p0: desc.act.1,
             p1: desc.act.2,
             cb: u(cb),
+            out_c_total: u(k),
+            out_c_offset: 0,
+            _pad0: 0,
+            _pad1: 0,
         })
+    }
+
+    /// The same convolution writing its `[N, K, OH, OW]` output as channels
+    /// `offset..offset + K` of an `[N, total, OH, OW]` tensor (a concatenation's buffer).
+    pub fn into_channels(self, slice: ChannelSlice) -> Self {
+        Conv2dParams {
+            out_c_total: slice.total as u32,
+            out_c_offset: slice.offset as u32,
+            ..self
+        }
     }
 
     /// Params of `desc` for `conv2d_sg` (32-pixel, 16-channel workgroups), or an error naming
@@ -291,5 +333,7 @@ pub fn launch(
     )
 }
 
+#[cfg(test)]
+mod slice_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -22,7 +22,7 @@ pub enum PoolMode {
     Avg { count_include_pad: bool },
 }
 
-/// Mirrors `Params` in `shaders/pool2d.wgsl`; keep both in step.
+/// Mirrors `Params` in `shaders/pool2d.wgsl`; keep both in step (80 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct Pool2dParams {
@@ -41,7 +41,14 @@ pub struct Pool2dParams {
     pub pad_right: u32,
     pub mode: u32,
     pub count_include_pad: u32,
-    pub _pad: u32,
+    /// `C`.
+    pub channels: u32,
+    /// Channels of the tensor the output is written into (`C` unless it is a channel slice of
+    /// a wider tensor, see [`Pool2dParams::into_channels`]).
+    pub out_c_total: u32,
+    /// First channel of that tensor the output is written at.
+    pub out_c_offset: u32,
+    pub _pad: [u32; 2],
 }
 
 impl Pool2dParams {
@@ -77,7 +84,20 @@ impl Pool2dParams {
             pad_right: padding[3] as u32,
             mode,
             count_include_pad,
-            _pad: 0,
+            channels: c as u32,
+            out_c_total: c as u32,
+            out_c_offset: 0,
+            _pad: [0; 2],
+        }
+    }
+
+    /// The same pooling writing its `[N, C, OH, OW]` output as channels `offset..offset + C`
+    /// of an `[N, total, OH, OW]` tensor (a concatenation's buffer).
+    pub fn into_channels(self, slice: crate::conv2d::ChannelSlice) -> Self {
+        Pool2dParams {
+            out_c_total: slice.total as u32,
+            out_c_offset: slice.offset as u32,
+            ..self
         }
     }
 }
@@ -226,6 +246,63 @@ mod tests {
                 &Op::MaxPool2d(Pool2d::new(3, 2, 0, true)),
                 &x,
             );
+        }
+    }
+
+    #[test]
+    fn pool2d_writes_a_channel_slice_of_a_batch_of_two() {
+        // Max and average pools into channels 5..8 of a [2, 11, OH, OW] buffer; the rest of
+        // the buffer keeps its values.
+        let ctx = ctx();
+        let mut rng = Rng::new(13);
+        let x = rng.tensor(&[2, 3, 9, 8], 2.0);
+        let (total, offset) = (11, 5);
+        for op in [
+            Op::MaxPool2d(Pool2d::new(3, 2, 1, true)),
+            Op::AvgPool2d(Pool2d::new(3, 1, 1, false)),
+        ] {
+            let (pool, mode) = match &op {
+                Op::MaxPool2d(p) => (p, PoolMode::Max),
+                Op::AvgPool2d(p) => (
+                    p,
+                    PoolMode::Avg {
+                        count_include_pad: p.count_include_pad,
+                    },
+                ),
+                other => panic!("not a pooling op: {other:?}"),
+            };
+            let want = interp::eval_op(&op, &[&x]).expect("interpreter");
+            let [oh, ow] = [want.shape[2], want.shape[3]];
+            let plane = oh * ow;
+            let p = Pool2dParams::new(
+                mode,
+                [2, 3, 9, 8],
+                [oh, ow],
+                pool.kernel,
+                pool.stride,
+                pool.padding,
+            )
+            .into_channels(crate::conv2d::ChannelSlice { total, offset });
+            let sentinel = -77.25;
+            let (xb, yb) = (
+                ctx.upload("x", &x.data),
+                ctx.upload("y", &vec![sentinel; 2 * total * plane]),
+            );
+            ctx.run(&[launch(ctx, "pool slice", &p, &xb, &yb)])
+                .expect("run");
+            let all = ctx.read(&yb, 2 * total * plane).expect("read");
+            let mut got = Vec::new();
+            for (i, v) in all.iter().enumerate() {
+                let c = (i / plane) % total;
+                if (offset..offset + 3).contains(&c) {
+                    got.push(*v);
+                } else {
+                    assert_eq!(*v, sentinel, "{}: element {i} outside the slice", op.kind());
+                }
+            }
+            let got = Tensor::new(&want.shape, got).expect("shape");
+            println!("{} slice: rel error {:e}", op.kind(), got.rel_error(&want));
+            assert_close(&format!("{} into a slice", op.kind()), &got, &want, 1e-5);
         }
     }
 

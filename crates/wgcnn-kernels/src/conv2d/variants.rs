@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use super::{Conv2dParams, ConvDesc, SG_CHANNELS, SPEC, launch, winograd};
+use super::{ChannelSlice, Conv2dParams, ConvDesc, SG_CHANNELS, SPEC, launch, winograd};
 use crate::{Context, KernelError, KernelSpec, Launch, MAX_GROUPS, grid, shaders};
 
 /// `conv2d_sg`'s registry entry: the same bindings as [`SPEC`].
@@ -182,8 +182,49 @@ pub fn launch_variant(
     residual: &wgpu::Buffer,
     y: &wgpu::Buffer,
 ) -> Result<Launch, KernelError> {
+    let whole = ChannelSlice::whole(desc.weight[0]);
+    launch_variant_into(
+        ctx, label, variant, desc, x, weight, bias, residual, y, whole,
+    )
+}
+
+/// [`launch_variant`] writing the output as channel slice `out` of a wider `[N, total, OH,
+/// OW]` tensor in `y` (a concatenation written in place). The depthwise kernel only writes
+/// whole tensors: a narrower slice is an error there.
+#[allow(clippy::too_many_arguments)]
+pub fn launch_variant_into(
+    ctx: &Context,
+    label: &str,
+    variant: Variant,
+    desc: &ConvDesc,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+    residual: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+    out: ChannelSlice,
+) -> Result<Launch, KernelError> {
+    let whole = out == ChannelSlice::whole(desc.weight[0]);
+    if variant == Variant::Depthwise && !whole {
+        return Err(KernelError::BadShape {
+            kernel: "dwconv2d",
+            detail: format!(
+                "{label}: writes whole tensors only, not channels {}.. of {}",
+                out.offset, out.total
+            ),
+        });
+    }
+    if out.offset + desc.weight[0] > out.total {
+        return Err(KernelError::BadShape {
+            kernel: "conv2d",
+            detail: format!(
+                "{label}: {} output channels at channel {} do not fit in {}",
+                desc.weight[0], out.offset, out.total
+            ),
+        });
+    }
     let sg = |spec: &KernelSpec| -> Result<Launch, KernelError> {
-        let p = Conv2dParams::subgroup(desc)?;
+        let p = Conv2dParams::subgroup(desc)?.into_channels(out);
         Ok(launch_sg(
             ctx, label, spec, &p, x, weight, bias, residual, y,
         ))
@@ -203,7 +244,7 @@ pub fn launch_variant(
             // conv2d_1x1_sg reads the residual as vec4s: where there is none, bind x (at least
             // 16 bytes: C and H*W are multiples of 4) rather than a placeholder too small for one.
             let residual = if desc.residual { residual } else { x };
-            let p = Conv2dParams::subgroup(desc)?;
+            let p = Conv2dParams::subgroup(desc)?.into_channels(out);
             Ok(launch_sg(
                 ctx,
                 label,
@@ -221,7 +262,7 @@ pub fn launch_variant(
         Variant::General => Ok(launch(
             ctx,
             label,
-            &Conv2dParams::new(desc)?,
+            &Conv2dParams::new(desc)?.into_channels(out),
             x,
             weight,
             bias,

@@ -78,7 +78,7 @@ pub fn pays(desc: &ConvDesc) -> bool {
     }
 }
 
-/// Mirrors `Params` in the three Winograd shaders; keep them in step (80 bytes).
+/// Mirrors `Params` in the three Winograd shaders; keep them in step (96 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct WinogradParams {
@@ -108,6 +108,13 @@ pub struct WinogradParams {
     pub act: u32,
     pub p0: f32,
     pub p1: f32,
+    /// Channels of the tensor `y` is (`out_c` unless the output is a channel slice of a wider
+    /// tensor, see [`WinogradParams::into_channels`]).
+    pub out_c_total: u32,
+    /// First channel of that tensor the output is written at.
+    pub out_c_offset: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
 }
 
 impl WinogradParams {
@@ -151,7 +158,21 @@ impl WinogradParams {
             act: desc.act.0,
             p0: desc.act.1,
             p1: desc.act.2,
+            out_c_total: u(k),
+            out_c_offset: 0,
+            _pad0: 0,
+            _pad1: 0,
         })
+    }
+
+    /// The same convolution writing its output as a channel slice of a wider tensor (see
+    /// [`crate::conv2d::ChannelSlice`]).
+    pub fn into_channels(self, slice: super::ChannelSlice) -> Self {
+        WinogradParams {
+            out_c_total: slice.total as u32,
+            out_c_offset: slice.offset as u32,
+            ..self
+        }
     }
 
     /// Bytes of the transformed input V `[16, C, t_stride]`.
