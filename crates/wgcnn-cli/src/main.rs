@@ -12,7 +12,18 @@ mod models;
 /// Convolutional networks on WebGPU: classify and detect on images with any Vulkan, Metal or
 /// DX12 GPU, or on Mesa's software Vulkan (lavapipe) where there is none.
 #[derive(Parser)]
-#[command(name = "wgcnn", version, about, long_about = None)]
+#[command(
+    name = "wgcnn",
+    version,
+    after_help = "Examples:\n  \
+    wgcnn classify assets/chelsea.png                        # bundled EfficientNet-Lite0 (ImageNet)\n  \
+    wgcnn classify --model resnet50 --weights resnet50.pth photos/ --batch 8 --json\n  \
+    wgcnn classify --model net.onnx --size 224 image.jpg     # an ONNX classifier\n  \
+    wgcnn detect --model fasterrcnn_resnet50_fpn --weights fasterrcnn_resnet50_fpn_coco-258fb6c6.pth --output out.png photo.jpg\n  \
+    wgcnn models                                             # networks and detectors wgcnn builds\n  \
+    wgcnn bench --model resnet50 --profile                   # speed, per-layer GPU times\n  \
+    wgcnn info                                               # which GPU (or lavapipe) is used"
+)]
 struct Cli {
     /// Adapter to use: a case-insensitive substring of its name (see `wgcnn info`).
     /// Defaults to $WGCNN_ADAPTER, then the high-performance adapter.
