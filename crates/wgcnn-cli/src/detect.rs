@@ -109,8 +109,10 @@ pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
             .map_err(anyhow::Error::from)
             .and_then(|(img, precise)| {
                 let dets = match &precise {
-                    Some(t) => detector.detect_tensor(t)?,
-                    None => detector.detect(&img)?,
+                    Some(t) if detector.runs_at_full_size(img.width, img.height) => {
+                        detector.detect_tensor(t)?
+                    }
+                    _ => detector.detect(&img)?,
                 };
                 Ok((img, dets))
             });

@@ -161,8 +161,15 @@ impl Detector {
         )
     }
 
+    /// Whether a `width` x `height` image enters the network at its own size (else it is shrunk
+    /// first, which only the 8-bit path of [`Detector::detect`] does).
+    pub fn runs_at_full_size(&self, width: usize, height: usize) -> bool {
+        self.network_size(width, height) == (width, height)
+    }
+
     /// Detections in an image given as a `[1, 3, H, W]` tensor in `[0, 1]` (e.g. from
-    /// [`RgbImage::open_precise`]), skipping the 8-bit upload.
+    /// [`RgbImage::open_precise`]), skipping the 8-bit upload. The image must run at its own
+    /// size ([`Detector::runs_at_full_size`]).
     pub fn detect_tensor(&self, image: &Tensor) -> Result<Vec<Detection>, Error> {
         let (height, width) = match image.shape.as_slice() {
             [1, 3, h, w] => (*h, *w),
@@ -172,6 +179,13 @@ impl Detector {
                 )));
             }
         };
+        if !self.runs_at_full_size(width, height) {
+            return Err(Error::Model(format!(
+                "a {width}x{height} float image is larger than this detector takes at full precision \
+                 (longer side at most {}); pass it as 8-bit pixels to `detect`, which shrinks it on the GPU",
+                2 * self.config.max_size
+            )));
+        }
         let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
         let sized = self.cached_plan(&mut plans, width, height)?;
         let out = sized.plan.run(std::slice::from_ref(image))?;
