@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use wgcnn_graph::{Graph, Node, Op, TensorId, TensorKind};
 use wgcnn_kernels::binary::{self, BinaryOp, Broadcast};
-use wgcnn_kernels::conv2d::{self, ChannelSlice, ConvDesc, winograd};
+use wgcnn_kernels::conv2d::{self, ChannelSlice, ConvDesc, strided, winograd};
 use wgcnn_kernels::pool2d::{self, PoolMode};
 use wgcnn_kernels::{
     Context, Launch, adaptive_avgpool2d, copy_channels, linear, lrn, pad, softmax, unary,
@@ -29,6 +29,8 @@ pub(crate) struct Lowering<'a> {
     dummy: wgpu::Buffer,
     /// Scratch shared by the Winograd convolutions.
     winograd: winograd::Scratch,
+    /// Scratch shared by the strided 1x1 convolutions (their subsampled inputs), with its size.
+    subsample: Option<(u64, Arc<wgpu::Buffer>)>,
 }
 
 impl<'a> Lowering<'a> {
@@ -48,6 +50,7 @@ impl<'a> Lowering<'a> {
             weight_bytes: 0,
             dummy,
             winograd: Default::default(),
+            subsample: None,
         }
     }
 
@@ -127,8 +130,35 @@ impl<'a> Lowering<'a> {
         residual: Option<&wgpu::Buffer>,
         out: &wgpu::Buffer,
     ) -> Result<(), ExecError> {
-        let variant = conv2d::variant(self.ctx, desc);
         let slice = self.slice(node.output, desc.weight[0]);
+        if strided::subsampled_pointwise(self.ctx, desc).is_some() {
+            let wb = self.upload(&self.graph.tensor(node.inputs[1]).name, weight)?;
+            let bytes = strided::scratch_bytes(desc).map_err(|e| kernel_err(node, e))?;
+            let scratch = match &self.subsample {
+                Some((size, b)) if *size >= bytes => b.clone(),
+                _ => {
+                    let b = Arc::new(self.ctx.storage("subsample scratch", bytes));
+                    self.subsample = Some((bytes, b.clone()));
+                    b
+                }
+            };
+            let launches = strided::launch_subsampled_into(
+                self.ctx,
+                &node.name,
+                desc,
+                x,
+                &wb,
+                bias.unwrap_or(&self.dummy),
+                residual.unwrap_or(&self.dummy),
+                out,
+                slice,
+                &scratch,
+            )
+            .map_err(|e| kernel_err(node, e))?;
+            self.launches.extend(launches);
+            return Ok(());
+        }
+        let variant = conv2d::variant(self.ctx, desc);
         let prepared =
             conv2d::prepare_weights(variant, desc, weight).map_err(|e| kernel_err(node, e))?;
         let wb = self.upload(&self.graph.tensor(node.inputs[1]).name, &prepared)?;

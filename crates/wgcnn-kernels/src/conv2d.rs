@@ -12,6 +12,7 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::{Access, Context, Kernel, KernelError, KernelSpec, Launch, MAX_GROUPS, grid, shaders};
 
+pub mod strided;
 mod variants;
 pub mod winograd;
 

@@ -2,7 +2,8 @@
 //! `act(conv + bias + residual)`. Shaders: `shaders/dwconv2d.wgsl` (any kernel size, stride,
 //! dilation) and `shaders/dwconv2d_tile.wgsl` (4-column strips walked down with the input rows
 //! kept in registers, one pipeline per kernel size up to 5x5 and stride up to 2, undilated: the
-//! MobileNet and EfficientNet layers); [`launch_for`] picks one. Takes the same [`ConvDesc`] as [`crate::conv2d`].
+//! MobileNet and EfficientNet layers), and `shaders/dwconv2d_tile4.wgsl` (the tiled kernel with
+//! vec4 output stores, for output widths that are a multiple of 4); [`launch_for`] picks one. Takes the same [`ConvDesc`] as [`crate::conv2d`].
 
 use std::sync::Arc;
 
@@ -28,6 +29,14 @@ pub const SPEC: KernelSpec = KernelSpec {
 pub const TILE_SPEC: KernelSpec = KernelSpec {
     name: "dwconv2d_tile",
     source: shaders::DWCONV2D_TILE,
+    buffers: SPEC.buffers,
+};
+
+/// The vec4-store tiled variant's registry entry (output width a multiple of 4, see
+/// [`DwConv2dParams::tile4_fits`]): the same bindings as [`SPEC`].
+pub const TILE4_SPEC: KernelSpec = KernelSpec {
+    name: "dwconv2d_tile4",
+    source: shaders::DWCONV2D_TILE4,
     buffers: SPEC.buffers,
 };
 
@@ -176,6 +185,13 @@ impl DwConv2dParams {
         Ok(p)
     }
 
+    /// Whether these `dwconv2d_tile` params (from [`DwConv2dParams::tile`]) also run on
+    /// `dwconv2d_tile4`: the output width is a multiple of 4, so every strip is full and its
+    /// 4 outputs of a row are one aligned vec4.
+    pub fn tile4_fits(&self) -> bool {
+        self.out_w.is_multiple_of(TILE as u32)
+    }
+
     /// Workgroups the launch needs (before folding onto a 2-D grid).
     pub fn workgroups(&self) -> u32 {
         self.plane_blocks * self.batch * self.out_c
@@ -239,6 +255,51 @@ pub fn launch_tile(
     residual: &wgpu::Buffer,
     y: &wgpu::Buffer,
 ) -> Launch {
+    launch_tiled(ctx, label, &TILE_SPEC, p, [x, weight, bias, residual, y])
+}
+
+/// Records `y = act(dwconv(x, weight) + bias + residual)` on `dwconv2d_tile4`, the tiled kernel
+/// with vec4 output stores, with params from [`DwConv2dParams::tile`] whose output width is a
+/// multiple of 4 ([`DwConv2dParams::tile4_fits`]; an error names the shapes otherwise).
+/// Buffers as in [`launch`].
+#[allow(clippy::too_many_arguments)]
+pub fn launch_tile4(
+    ctx: &Context,
+    label: &str,
+    p: &DwConv2dParams,
+    x: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    bias: &wgpu::Buffer,
+    residual: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Result<Launch, KernelError> {
+    if !p.tile4_fits() {
+        return Err(KernelError::BadShape {
+            kernel: "dwconv2d_tile4",
+            detail: format!(
+                "output [{}, {}, {}, {}]: the vec4-store kernel needs an output width that is a \
+                 multiple of {TILE}",
+                p.batch, p.out_c, p.out_h, p.out_w
+            ),
+        });
+    }
+    Ok(launch_tiled(
+        ctx,
+        label,
+        &TILE4_SPEC,
+        p,
+        [x, weight, bias, residual, y],
+    ))
+}
+
+/// `spec` (a tiled variant) specialized to the params' kernel size and stride, on its grid.
+fn launch_tiled(
+    ctx: &Context,
+    label: &str,
+    spec: &KernelSpec,
+    p: &DwConv2dParams,
+    buffers: [&wgpu::Buffer; 5],
+) -> Launch {
     let constants = [
         ("KH", f64::from(p.kernel_h)),
         ("KW", f64::from(p.kernel_w)),
@@ -247,15 +308,16 @@ pub fn launch_tile(
     ];
     ctx.launch(
         label,
-        &ctx.kernel(&TILE_SPEC, &constants),
+        &ctx.kernel(spec, &constants),
         bytemuck::bytes_of(p),
-        &[x, weight, bias, residual, y],
+        &buffers,
         p.tile_grid(),
     )
 }
 
-/// Records the depthwise convolution `desc` on `dwconv2d_tile` where it fits ([`tile_fits`]),
-/// on `dwconv2d` otherwise. Buffers as in [`launch`]; errors name the shapes.
+/// Records the depthwise convolution `desc` on `dwconv2d_tile4` where it fits ([`tile_fits`]
+/// and [`DwConv2dParams::tile4_fits`]), on `dwconv2d_tile` where only [`tile_fits`] holds, on
+/// `dwconv2d` otherwise. Buffers as in [`launch`]; errors name the shapes.
 #[allow(clippy::too_many_arguments)]
 pub fn launch_for(
     ctx: &Context,
@@ -273,7 +335,11 @@ pub fn launch_for(
         None
     };
     Ok(if let Some(p) = tiled {
-        launch_tile(ctx, label, &p, x, weight, bias, residual, y)
+        if p.tile4_fits() {
+            launch_tile4(ctx, label, &p, x, weight, bias, residual, y)?
+        } else {
+            launch_tile(ctx, label, &p, x, weight, bias, residual, y)
+        }
     } else {
         launch(
             ctx,
@@ -494,6 +560,96 @@ mod tests {
             ));
         }
         println!("dwconv2d_tile: 60 random cases, worst relative error {worst:.3e}");
+    }
+
+    #[test]
+    fn dwconv2d_tile4_mobilenet_and_efficientnet_shapes() {
+        // 3x3 and 5x5, strides 1 and 2, symmetric and TF "SAME" padding; every output width a
+        // multiple of 4, heights past one 16-row block.
+        let mut rng = Rng::new(33);
+        for (i, (k, s, pad, w)) in [
+            (3, 1, [1; 4], 16),
+            (3, 2, [1; 4], 16),
+            (3, 2, [0, 0, 1, 1], 16),
+            (5, 1, [2; 4], 12),
+            (5, 2, [1, 1, 2, 2], 17),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let d = ConvDesc {
+                bias: true,
+                residual: s == 1,
+                ..dw([1, 10, 19, w], 1, [k, k], [s, s], pad, [1, 1])
+            };
+            let p = DwConv2dParams::tile(&d).expect("fits the tiled kernel");
+            assert!(p.tile4_fits(), "{d:?}: output width {}", p.out_w);
+            check(
+                &mut rng,
+                "dwconv2d_tile4_mobilenet_and_efficientnet_shapes",
+                &d,
+                ACTS[i],
+                Which::DepthwiseTile4,
+            );
+        }
+    }
+
+    #[test]
+    fn dwconv2d_tile4_random_shapes_match_interpreter() {
+        let mut rng = Rng::new(34);
+        let mut worst = 0f32;
+        let mut case = 0;
+        while case < 40 {
+            let (kh, kw): (usize, usize) = [(3, 3), (5, 5), (1, 3), (3, 5)][rng.range(0, 3)];
+            let stride = [[1, 1], [2, 2], [1, 2]][rng.range(0, 2)];
+            let pad = [
+                rng.range(0, 2),
+                rng.range(0, 2),
+                rng.range(0, 2),
+                rng.range(0, 2),
+            ];
+            let h = rng.range(kh.saturating_sub(pad[0] + pad[2]).max(1), 37);
+            let w = rng.range(kw.saturating_sub(pad[1] + pad[3]).max(1), 27);
+            let d = ConvDesc {
+                bias: rng.range(0, 1) == 1,
+                residual: rng.range(0, 2) == 0,
+                ..dw(
+                    [rng.range(1, 2), rng.range(1, 19), h, w],
+                    rng.range(1, 2),
+                    [kh, kw],
+                    stride,
+                    pad,
+                    [1, 1],
+                )
+            };
+            // Only shapes whose output width is a multiple of 4 run on this kernel.
+            let p = DwConv2dParams::tile(&d).expect("fits the tiled kernel");
+            if !p.tile4_fits() {
+                continue;
+            }
+            worst = worst.max(check(
+                &mut rng,
+                &format!("tile4 random case {case}"),
+                &d,
+                ACTS[case % ACTS.len()],
+                Which::DepthwiseTile4,
+            ));
+            case += 1;
+        }
+        println!("dwconv2d_tile4: 40 random cases, worst relative error {worst:.3e}");
+    }
+
+    #[test]
+    fn dwconv2d_tile4_rejects_ragged_output_width() {
+        let d = dw([1, 4, 9, 14], 1, [3, 3], [1, 1], [1; 4], [1, 1]);
+        let p = DwConv2dParams::tile(&d).expect("fits the tiled kernel");
+        assert!(!p.tile4_fits());
+        let ctx = crate::testing::ctx();
+        let b = ctx.upload("b", &[0.0; 4]);
+        let err = launch_tile4(ctx, "ragged", &p, &b, &b, &b, &b, &b)
+            .expect_err("output width 14 is not a multiple of 4");
+        println!("{err}");
+        assert!(err.to_string().contains("dwconv2d_tile4"), "{err}");
     }
 
     #[test]

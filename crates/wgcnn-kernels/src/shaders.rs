@@ -20,6 +20,7 @@ shaders! {
     CONV2D_WINOGRAD_OUTPUT = "conv2d_winograd_output";
     DWCONV2D = "dwconv2d";
     DWCONV2D_TILE = "dwconv2d_tile";
+    DWCONV2D_TILE4 = "dwconv2d_tile4";
     LINEAR = "linear";
     LINEAR_SG = "linear_sg";
     PREPROCESS = "preprocess";
@@ -30,6 +31,7 @@ shaders! {
     LRN = "lrn";
     SOFTMAX = "softmax";
     PAD = "pad";
+    SUBSAMPLE = "subsample";
     RESIZE = "resize";
     PERMUTE = "permute";
     SCALE_BOXES = "scale_boxes";

@@ -31,6 +31,10 @@ pub(crate) enum Which {
     Depthwise,
     /// `dwconv2d_tile`.
     DepthwiseTile,
+    /// `dwconv2d_tile4` (output width a multiple of 4).
+    DepthwiseTile4,
+    /// `subsample` + `conv2d_1x1_sg` ([`super::strided`]).
+    Subsampled,
     /// [`launch_for`]'s choice.
     Auto,
 }
@@ -122,6 +126,31 @@ pub(crate) fn check(
             let p =
                 crate::dwconv2d::DwConv2dParams::tile(&desc).expect("valid tiled depthwise desc");
             crate::dwconv2d::launch_tile(ctx, name, &p, &xb, &wb, bias, residual, &yb)
+        }
+        Which::DepthwiseTile4 => {
+            let p =
+                crate::dwconv2d::DwConv2dParams::tile(&desc).expect("valid tiled depthwise desc");
+            crate::dwconv2d::launch_tile4(ctx, name, &p, &xb, &wb, bias, residual, &yb)
+                .expect("output width a multiple of 4")
+        }
+        Which::Subsampled => {
+            let bytes = super::strided::scratch_bytes(&desc).expect("valid desc");
+            let scratch = ctx.storage("subsample scratch", bytes);
+            let [copy, gemm] = super::strided::launch_subsampled_into(
+                ctx,
+                name,
+                &desc,
+                &xb,
+                &wb,
+                bias,
+                residual,
+                &yb,
+                ChannelSlice::whole(desc.weight[0]),
+                &scratch,
+            )
+            .expect("a strided 1x1 convolution");
+            ctx.run(&[copy]).expect("run subsample");
+            gemm
         }
         Which::Auto => {
             launch_for(ctx, name, &desc, &xb, &wb, bias, residual, &yb).expect("valid desc")
