@@ -14,6 +14,17 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Removes the files a test wrote (the weights are ~78 MB) when the test ends, pass or fail.
+struct Cleanup(Vec<PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("wgcnn-cli-detect-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -87,6 +98,11 @@ fn iou(a: &[f32], b: &[f32]) -> f32 {
 #[test]
 fn detect_cli_reproduces_the_fixture_output() {
     let (fx, weights, image) = prepare("reproduce");
+    let _cleanup = Cleanup(vec![
+        weights.clone(),
+        image.clone(),
+        temp_dir().join("annotated.png"),
+    ]);
     let annotated = temp_dir().join("annotated.png");
     let o = wgcnn(&[
         "detect",
@@ -179,6 +195,7 @@ fn detect_cli_reproduces_the_fixture_output() {
 #[test]
 fn detect_cli_with_nothing_above_the_threshold_prints_an_empty_list() {
     let (_, weights, image) = prepare("empty");
+    let _cleanup = Cleanup(vec![weights.clone(), image.clone()]);
     let o = wgcnn(&[
         "detect",
         "--model",
@@ -302,8 +319,10 @@ fn detect_cli_handles_a_photo_larger_than_one_buffer_binding() {
     // antialiased resize the classifiers' preprocessing uses, tested against its CPU twin)
     // and maps the boxes back to the photo's pixels. (With random weights the detections are
     // too sensitive to resampling to compare with another size of the same content.)
-    let (fx, weights, _) = prepare("big");
-    let big = detect_json(&weights, &enlarged(&fx, 4400, 3300));
+    let (fx, weights, image) = prepare("big");
+    let photo = enlarged(&fx, 4400, 3300);
+    let _cleanup = Cleanup(vec![weights.clone(), image, photo.clone()]);
+    let big = detect_json(&weights, &photo);
     let right = big.iter().map(|(b, _, _)| b[2]).fold(0.0, f64::max);
     println!(
         "4400x3300: {} detections, rightmost edge at x = {right:.1}",
