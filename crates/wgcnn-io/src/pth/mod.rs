@@ -13,13 +13,13 @@
 //! `model_state_dict`, `model`, `module`, `net` or `network` (training checkpoints); a `module.`
 //! prefix on every key (DataParallel) is removed.
 
+mod archive;
 mod pickle;
-mod zip;
 
 use std::collections::HashMap;
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use archive::{Archive, Member};
 use pickle::{Id, Node, Pickle};
 use wgcnn_graph::{Shape, Tensor, WeightSource};
 
@@ -64,8 +64,8 @@ struct TensorRef {
 pub struct PthFile {
     path: PathBuf,
     bytes: Vec<u8>,
-    /// Storage key → byte range in `bytes`.
-    storages: HashMap<String, Range<usize>>,
+    /// Storage key → its bytes: a range of `bytes`, or inflated from a deflated member.
+    storages: HashMap<String, Member>,
     /// State-dict keys in file order.
     keys: Vec<String>,
     tensors: HashMap<String, TensorRef>,
@@ -158,13 +158,11 @@ impl PthFile {
                 t.dtype
             ))
         })?;
-        let range = self
+        let storage = self
             .storages
             .get(&t.storage)
-            .ok_or_else(|| bad(format!("storage {} is missing", t.storage)))?;
-        let storage = self
-            .bytes
-            .get(range.clone())
+            .ok_or_else(|| bad(format!("storage {} is missing", t.storage)))?
+            .bytes(&self.bytes)
             .ok_or_else(|| bad("storage outside the file".into()))?;
         let numel: usize = t.shape.iter().product();
         let contiguous = contiguous_strides(&t.shape) == t.stride;
@@ -232,14 +230,14 @@ impl PthFile {
 /// Checks that the view `t` lies inside its storage (as stored in the file) and applies a
 /// legacy view's offset.
 fn place(
-    storages: &HashMap<String, Range<usize>>,
+    storages: &HashMap<String, Member>,
     storage: &StorageRef,
     mut t: TensorRef,
 ) -> Result<TensorRef, String> {
-    let range = storages
+    let member = storages
         .get(&storage.key)
         .ok_or_else(|| format!("storage {} not in the file", storage.key))?;
-    let have = range.len() / t.dtype.size().unwrap_or(1);
+    let have = member.len() / t.dtype.size().unwrap_or(1);
     let limit = storage
         .numel
         .checked_add(storage.view_offset)
@@ -289,23 +287,24 @@ impl WeightSource for PthFile {
     }
 }
 
-/// Unpickles `<folder>/data.pkl` and locates every `<folder>/data/<key>` storage.
-fn read_zip(path: &Path, bytes: &[u8]) -> Result<(Pickle, HashMap<String, Range<usize>>), IoError> {
+/// Unpickles `<folder>/data.pkl` and locates (or inflates) every `<folder>/data/<key>` storage.
+fn read_zip(path: &Path, bytes: &[u8]) -> Result<(Pickle, HashMap<String, Member>), IoError> {
     let corrupt = |reason: String| IoError::Corrupt {
         path: path.to_path_buf(),
         format: FORMAT,
         reason,
     };
-    let archive = zip::Archive::parse(bytes).map_err(|e| corrupt(format!("zip: {e}")))?;
-    let pkl = archive
-        .entries
+    let mut archive = Archive::parse(bytes).map_err(|e| corrupt(format!("zip: {e}")))?;
+    let names: Vec<String> = archive.names().map(str::to_string).collect();
+    let pkl = names
         .iter()
-        .find(|e| e.name == "data.pkl" || e.name.ends_with("/data.pkl"))
+        .find(|n| *n == "data.pkl" || n.ends_with("/data.pkl"))
         .ok_or_else(|| corrupt("the zip holds no data.pkl: not a torch.save archive".into()))?;
-    let folder = &pkl.name[..pkl.name.len() - "data.pkl".len()];
-    if let Some(order) = archive.find(&format!("{folder}byteorder")) {
-        let range = order.data_range(bytes).map_err(corrupt)?;
-        if bytes.get(range).is_some_and(|b| b == b"big") {
+    let folder = &pkl[..pkl.len() - "data.pkl".len()];
+    let order = format!("{folder}byteorder");
+    if names.contains(&order) {
+        let member = archive.member(&order).map_err(corrupt)?;
+        if member.bytes(bytes) == Some(b"big") {
             return Err(IoError::Unsupported {
                 path: path.to_path_buf(),
                 format: FORMAT,
@@ -313,23 +312,24 @@ fn read_zip(path: &Path, bytes: &[u8]) -> Result<(Pickle, HashMap<String, Range<
             });
         }
     }
-    let range = pkl.data_range(bytes).map_err(corrupt)?;
-    let pickle = pickle::unpickle(&bytes[range.clone()], 0)
-        .map_err(|e| corrupt(format!("data.pkl: {e}")))?;
+    let member = archive.member(pkl).map_err(corrupt)?;
+    let pickle_bytes = member
+        .bytes(bytes)
+        .ok_or_else(|| corrupt(format!("member {pkl} lies outside the file")))?;
+    let pickle = pickle::unpickle(pickle_bytes, 0).map_err(|e| corrupt(format!("{pkl}: {e}")))?;
     let data_dir = format!("{folder}data/");
     let mut storages = HashMap::new();
-    for entry in &archive.entries {
-        if let Some(key) = entry.name.strip_prefix(&data_dir) {
-            // Zip data ranges are into the whole file; `range` above is into the pickle slice.
-            let r = entry.data_range(bytes).map_err(corrupt)?;
-            storages.insert(key.to_string(), r);
+    for name in &names {
+        if let Some(key) = name.strip_prefix(&data_dir) {
+            let member = archive.member(name).map_err(corrupt)?;
+            storages.insert(key.to_string(), member);
         }
     }
     Ok((pickle, storages))
 }
 
 /// Runs the legacy format's five pickles and locates the storages that follow them.
-fn read_legacy(bytes: &[u8]) -> Result<(Pickle, HashMap<String, Range<usize>>), String> {
+fn read_legacy(bytes: &[u8]) -> Result<(Pickle, HashMap<String, Member>), String> {
     let magic = pickle::unpickle(bytes, 0)?;
     let version = pickle::unpickle(bytes, magic.end)?;
     if version.int(version.root) != Some(1001) {
@@ -384,7 +384,7 @@ fn read_legacy(bytes: &[u8]) -> Result<(Pickle, HashMap<String, Range<usize>>), 
             .checked_add(len)
             .filter(|&e| e <= bytes.len())
             .ok_or_else(|| format!("storage {key}: truncated"))?;
-        storages.insert(key.to_string(), start..end);
+        storages.insert(key.to_string(), Member::Stored(start..end));
         at = end;
     }
     Ok((object, storages))

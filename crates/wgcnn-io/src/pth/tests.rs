@@ -347,3 +347,208 @@ fn strided_gather_and_extent() {
     assert_eq!(gather(&src, 11, &[2], &[1]), None);
     assert_eq!(contiguous_strides(&[2, 3, 4]), vec![12, 4, 1]);
 }
+
+/// `files` written by the `zip` crate: every member with `method`, 64-byte aligned as torch writes
+/// them; with `zip64`, sizes and offsets in zip64 extra fields too.
+fn write_zip_with(files: &[(&str, &[u8])], method: zip::CompressionMethod, zip64: bool) -> Vec<u8> {
+    use std::io::Write;
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(method)
+        .with_alignment(64)
+        .large_file(zip64);
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in files {
+        w.start_file(*name, options).unwrap();
+        w.write_all(data).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// Every member of the zip in `bytes`, in order, with its contents.
+fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..z.len())
+        .map(|i| {
+            let mut f = z.by_index(i).unwrap();
+            let mut data = Vec::new();
+            f.read_to_end(&mut data).unwrap();
+            (f.name().to_string(), data)
+        })
+        .collect()
+}
+
+/// The offset of `name`'s central directory record in a zip without comments.
+fn central_record(bytes: &[u8], name: &str) -> usize {
+    (0..bytes.len() - 46)
+        .find(|&i| {
+            bytes[i..i + 4] == 0x0201_4b50u32.to_le_bytes()
+                && bytes[i + 46..].starts_with(name.as_bytes())
+        })
+        .unwrap_or_else(|| panic!("no central record for {name}"))
+}
+
+#[test]
+fn pth_zip64_end_records_are_followed_when_the_classic_fields_overflow() {
+    // torch writes zip64 end records into every archive; mark the classic record's count and
+    // offset as overflowed (as in files over 4 GiB) so the reader must take the zip64 path.
+    let mut bytes = fs::read(fixture_path("pth/lenet5.pth")).unwrap();
+    let eocd = (0..bytes.len() - 21)
+        .rev()
+        .find(|&i| bytes[i..i + 4] == 0x0605_4b50u32.to_le_bytes())
+        .unwrap();
+    bytes[eocd + 8..eocd + 12].copy_from_slice(&[0xff; 4]);
+    bytes[eocd + 16..eocd + 20].copy_from_slice(&[0xff; 4]);
+    let file = PthFile::from_bytes("zip64.pth", bytes).unwrap();
+    assert_eq!(file.keys(), LENET5_KEYS);
+    assert_eq!(max_rule_error(&file), 0.0);
+}
+
+#[test]
+fn pth_stored_members_are_located_in_the_file_not_copied() {
+    let file = PthFile::open(fixture_path("pth/squeezenet1_1.pth")).unwrap();
+    let stored = file
+        .storages
+        .values()
+        .filter(|m| matches!(m, Member::Stored(_)))
+        .count();
+    println!(
+        "squeezenet1_1.pth: {stored} of {} storages borrowed from the file",
+        file.storages.len()
+    );
+    assert_eq!(stored, file.storages.len());
+}
+
+#[test]
+fn pth_deflated_and_realigned_archives_load_the_same_tensors() {
+    let good = fs::read(fixture_path("pth/lenet5.pth")).unwrap();
+    let members = unzip(&good);
+    let members: Vec<(&str, &[u8])> = members.iter().map(|(n, d)| (n.as_str(), &d[..])).collect();
+    for method in [
+        zip::CompressionMethod::Deflated,
+        zip::CompressionMethod::Stored,
+    ] {
+        let bytes = write_zip_with(&members, method, true);
+        let size = bytes.len();
+        let file = PthFile::from_bytes("repacked.pth", bytes).unwrap();
+        assert_eq!(file.keys(), LENET5_KEYS);
+        assert_eq!(max_rule_error(&file), 0.0, "{method:?}");
+        let inflated = file
+            .storages
+            .values()
+            .filter(|m| matches!(m, Member::Inflated(_)))
+            .count();
+        println!(
+            "lenet5 repacked {method:?}: {size} bytes (fixture {}), {inflated} storages inflated",
+            good.len()
+        );
+        assert_eq!(inflated > 0, method == zip::CompressionMethod::Deflated);
+    }
+}
+
+/// A checkpoint `{"w": FloatStorage of 2 elements}` plus an `extra` member, all deflated.
+fn deflated_checkpoint(extra: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, 2, b'}', b'('];
+    p.extend(s("w"));
+    p.extend(rebuild("FloatStorage", "0", 2, 0, &[2], &[1]));
+    p.extend(b"u.");
+    let w: Vec<u8> = [1.5f32, -2.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    write_zip_with(
+        &[("a/data.pkl", &p), ("a/data/0", &w), ("a/data/1", extra)],
+        zip::CompressionMethod::Deflated,
+        // Sizes in the classic fields, where the tests below patch them.
+        false,
+    )
+}
+
+#[test]
+fn pth_deflated_members_with_lying_sizes_or_crcs_are_refused_by_name() {
+    let good = deflated_checkpoint(&[7; 1000]);
+    let file = PthFile::from_bytes("ok.pth", good.clone()).unwrap();
+    assert_eq!(file.tensor("w").unwrap().data, vec![1.5, -2.0]);
+    let rec = central_record(&good, "a/data/1");
+    // (field offset in the central record, new value, what the error must say)
+    let cases: [(usize, u32, &str); 4] = [
+        (24, 999, "more bytes than the 999"),
+        (24, 1001, "fewer bytes than the 1001"),
+        // ~4 GiB claimed by a tiny archive: refused before anything is reserved.
+        (24, 0xffff_fff0, "zip bomb"),
+        (16, 0x1234_5678, "checksum"),
+    ];
+    for (field, value, want) in cases {
+        let mut bad = good.clone();
+        bad[rec + field..rec + field + 4].copy_from_slice(&value.to_le_bytes());
+        let err = PthFile::from_bytes("liar.pth", bad)
+            .unwrap_err()
+            .to_string();
+        println!("{err}");
+        assert!(
+            err.contains("liar.pth") && err.contains("a/data/1") && err.contains(want),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn pth_zip_bomb_stops_at_the_inflate_budget() {
+    // 65 MiB of zeros deflate to ~65 KB: past the 64 MiB floor a tiny archive gets.
+    let zeros = vec![0u8; (archive::INFLATE_FLOOR + (1 << 20)) as usize];
+    let bomb = deflated_checkpoint(&zeros);
+    drop(zeros);
+    let err = PthFile::from_bytes("bomb.pth", bomb.clone())
+        .unwrap_err()
+        .to_string();
+    println!("{} byte archive: {err}", bomb.len());
+    assert!(bomb.len() < 1 << 20);
+    assert!(
+        err.contains("bomb.pth") && err.contains("a/data/1") && err.contains("zip bomb"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pth_unsupported_encrypted_or_overlong_members_are_refused_by_name() {
+    let p = b"\x80\x02}q\x00.";
+    let good = write_zip(&[("a/data.pkl", p), ("a/data/0", &[0; 64])]);
+    let rec = central_record(&good, "a/data/0");
+    let cases: [(usize, &[u8], &str); 3] = [
+        (10, &12u16.to_le_bytes(), "compressed with"), // bzip2
+        (8, &1u16.to_le_bytes(), "encrypted"),
+        (20, &0x7fff_0000u32.to_le_bytes(), "past the end"), // stored size beyond the file
+    ];
+    for (field, value, want) in cases {
+        let mut bad = good.clone();
+        bad[rec + field..rec + field + value.len()].copy_from_slice(value);
+        let err = PthFile::from_bytes("odd.pth", bad).unwrap_err().to_string();
+        println!("{err}");
+        assert!(
+            err.contains("odd.pth") && err.contains("a/data/0") && err.contains(want),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn pth_file_of_broken_end_records_is_refused_within_the_read_budget() {
+    // 2 MB of end-of-directory records, each claiming 65535 entries from offset 0: the zip crate
+    // would try every one, scanning the file for a directory each time (quadratic time).
+    let mut record = 0x0605_4b50u32.to_le_bytes().to_vec();
+    record.extend([0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+    record.extend([0; 10]);
+    let mut bytes = b"PK\x03\x04".to_vec();
+    for _ in 0..(2 << 20) / record.len() {
+        bytes.extend(&record);
+    }
+    let start = std::time::Instant::now();
+    let err = PthFile::from_bytes("eocds.pth", bytes)
+        .unwrap_err()
+        .to_string();
+    println!("refused in {:?}: {err}", start.elapsed());
+    assert!(
+        err.contains("eocds.pth") && err.contains("broken end-of-directory records"),
+        "{err}"
+    );
+}
