@@ -8,9 +8,13 @@
 //   deltas = deltas[4 si .. 4 si + 4] / (wx, wy, ww, wh), dw and dh clamped at bbox_clip
 //   ref    = refs[n * ref_img_stride + item * ref_row ..] (x1, y1, x2, y2[, score])
 //   box    = decode(ref, deltas), x clamped to [0, image_w], y to [0, image_h]
-//   valid  = r < count_g, pair key != 0 (segment_keys' mark of an unwanted score or padding),
-//            ref score != -1 (ref_row 5), width and height >= min_size,
-//            score >= thresh (or > thresh when strict)
+//   valid  = r < count_g, pair key != 0 (segment_keys' mark of an unwanted or NaN score, or
+//            padding), ref score neither -1 nor NaN (ref_row 5), no NaN among the score, the
+//            deltas, the reference box and the decoded box before clipping, width and height
+//            >= min_size, score >= thresh (or > thresh when strict)
+//
+// NaN is tested on the bit pattern: fast-math compilers (Metal) may fold `x != x` to false,
+// and min/clamp may turn a NaN into a finite bound (a NaN box would become a valid one).
 //
 // Invalid candidates get score -1 and a zero box; NMS skips them.
 //
@@ -65,6 +69,14 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> cand_boxes: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> cand_scores: array<f32>;
 
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+fn any_nan(v: vec4<f32>) -> bool {
+    return any((bitcast<vec4<u32>>(v) & vec4<u32>(0x7fffffffu)) > vec4<u32>(0x7f800000u));
+}
+
 @compute @workgroup_size(256)
 fn box_decode(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let s = wg.y;
@@ -92,25 +104,37 @@ fn box_decode(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
         score = 1.0 / (1.0 + exp(-score));
     }
     let ri = n * params.ref_img_stride + item * params.ref_row;
-    if (params.ref_row == 5u && refs[ri + 4u] == -1.0) {
+    if (params.ref_row == 5u && (refs[ri + 4u] == -1.0 || is_nan(refs[ri + 4u]))) {
         return;
     }
-    let widths = refs[ri + 2u] - refs[ri];
-    let heights = refs[ri + 3u] - refs[ri + 1u];
-    let ctr_x = refs[ri] + 0.5 * widths;
-    let ctr_y = refs[ri + 1u] + 0.5 * heights;
-    let dx = deltas[4u * si] / params.wx;
-    let dy = deltas[4u * si + 1u] / params.wy;
-    let dw = min(deltas[4u * si + 2u] / params.ww, params.bbox_clip);
-    let dh = min(deltas[4u * si + 3u] / params.wh, params.bbox_clip);
+    let r4 = vec4<f32>(refs[ri], refs[ri + 1u], refs[ri + 2u], refs[ri + 3u]);
+    let d4 = vec4<f32>(deltas[4u * si], deltas[4u * si + 1u], deltas[4u * si + 2u],
+                       deltas[4u * si + 3u]);
+    if (is_nan(score) || any_nan(r4) || any_nan(d4)) {
+        return;
+    }
+    let widths = r4.z - r4.x;
+    let heights = r4.w - r4.y;
+    let ctr_x = r4.x + 0.5 * widths;
+    let ctr_y = r4.y + 0.5 * heights;
+    let dx = d4.x / params.wx;
+    let dy = d4.y / params.wy;
+    let dw = min(d4.z / params.ww, params.bbox_clip);
+    let dh = min(d4.w / params.wh, params.bbox_clip);
     let pcx = dx * widths + ctr_x;
     let pcy = dy * heights + ctr_y;
     let half_w = 0.5 * (exp(dw) * widths);
     let half_h = 0.5 * (exp(dh) * heights);
-    let x1 = clamp(pcx - half_w, 0.0, params.image_w);
-    let y1 = clamp(pcy - half_h, 0.0, params.image_h);
-    let x2 = clamp(pcx + half_w, 0.0, params.image_w);
-    let y2 = clamp(pcy + half_h, 0.0, params.image_h);
+    // inf - inf or 0 * inf (a degenerate reference box) give NaN here, as in torchvision,
+    // where the NaN box then fails remove_small_boxes.
+    let raw = vec4<f32>(pcx - half_w, pcy - half_h, pcx + half_w, pcy + half_h);
+    if (any_nan(raw)) {
+        return;
+    }
+    let x1 = clamp(raw.x, 0.0, params.image_w);
+    let y1 = clamp(raw.y, 0.0, params.image_h);
+    let x2 = clamp(raw.z, 0.0, params.image_w);
+    let y2 = clamp(raw.w, 0.0, params.image_h);
     var keep = x2 - x1 >= params.min_size && y2 - y1 >= params.min_size;
     if (params.strict == 1u) {
         keep = keep && score > params.thresh;

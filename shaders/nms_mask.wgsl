@@ -1,8 +1,9 @@
 // nms_mask: the suppression bitmask of non-maximum suppression, as torchvision's CUDA NMS
 // builds it. Candidates of each segment are in descending score order (box_decode); for row i
 // and word w >= i / 32 (nms_walk reads no other word of row i), bit b is set when candidate
-// j = 32 w + b comes after i (j > i), both are valid
-// (score >= 0), and IoU(i, j) > thresh, with IoU computed as torchvision's CPU kernel does:
+// j = 32 w + b comes after i (j > i), both are valid (score >= 0, not NaN), and
+// IoU(i, j) > thresh (a NaN IoU never suppresses), with IoU computed as torchvision's CPU
+// kernel does:
 //   inter = max(0, min(x2) - max(x1)) * max(0, min(y2) - max(y1))
 //   iou   = inter / (area_i + area_j - inter),  area = (x2 - x1) * (y2 - y1)
 // Rows of invalid candidates are left unwritten (nms_walk never reads them).
@@ -39,6 +40,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read> stats: array<vec2<u32>>;
 @group(0) @binding(4) var<storage, read_write> mask: array<u32>;
 
+// A candidate is valid when its score is >= 0 and not NaN (box_decode writes -1 for invalid
+// ones and never a NaN; the bit test guards against fast-math compilers folding NaN compares).
+fn valid(score: f32) -> bool {
+    return score >= 0.0 && (bitcast<u32>(score) & 0x7fffffffu) <= 0x7f800000u;
+}
+
 @compute @workgroup_size(256)
 fn nms_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let s = wg.y;
@@ -47,7 +54,7 @@ fn nms_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
         return;
     }
     let base = s * params.kmax;
-    if (cand_scores[base + i] < 0.0) {
+    if (!valid(cand_scores[base + i])) {
         return;
     }
     let st = stats[s / params.groups];
@@ -62,7 +69,7 @@ fn nms_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
         let first = max(w * 32u, i + 1u);
         let last = min(w * 32u + 32u, params.kmax);
         for (var j = first; j < last; j++) {
-            if (cand_scores[base + j] < 0.0) {
+            if (!valid(cand_scores[base + j])) {
                 continue;
             }
             let b = cand_boxes[base + j] + off;
@@ -70,7 +77,11 @@ fn nms_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
             let ih = max(0.0, min(a.w, b.w) - max(a.y, b.y));
             let inter = iw * ih;
             let area_b = (b.z - b.x) * (b.w - b.y);
-            if (inter / (area_a + area_b - inter) > params.thresh) {
+            // Two empty boxes give 0 / 0: NaN never suppresses (as `>` on the CPU), tested on
+            // the bits so that fast math cannot make it suppress.
+            let iou = inter / (area_a + area_b - inter);
+            let iou_nan = (bitcast<u32>(iou) & 0x7fffffffu) > 0x7f800000u;
+            if (!iou_nan && iou > params.thresh) {
                 bits |= 1u << (j - w * 32u);
             }
         }

@@ -31,6 +31,12 @@ struct Params {
 var<workgroup> counts: array<u32, 256>;
 var<workgroup> maxima: array<f32, 256>;
 
+// A candidate is valid when its score is >= 0 and not NaN (box_decode writes -1 for invalid
+// ones and never a NaN; the bit test guards against fast-math compilers folding NaN compares).
+fn valid(score: f32) -> bool {
+    return score >= 0.0 && (bitcast<u32>(score) & 0x7fffffffu) <= 0x7f800000u;
+}
+
 @compute @workgroup_size(256)
 fn nms_offsets(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let n = wg.x;
@@ -38,7 +44,7 @@ fn nms_offsets(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     var count = 0u;
     var m = 0.0;
     for (var i = lid; i < params.slots; i += 256u) {
-        if (cand_scores[base + i] >= 0.0) {
+        if (valid(cand_scores[base + i])) {
             let b = cand_boxes[base + i];
             count += 1u;
             m = max(m, max(max(b.x, b.y), max(b.z, b.w)));

@@ -29,6 +29,12 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> kept: array<u32>;
 @group(0) @binding(4) var<storage, read_write> counts: array<u32>;
 
+// A candidate is valid when its score is >= 0 and not NaN (box_decode writes -1 for invalid
+// ones and never a NaN; the bit test guards against fast-math compilers folding NaN compares).
+fn valid(score: f32) -> bool {
+    return score >= 0.0 && (bitcast<u32>(score) & 0x7fffffffu) <= 0x7f800000u;
+}
+
 @compute @workgroup_size(64)
 fn nms_walk(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
@@ -43,7 +49,7 @@ fn nms_walk(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     let base = s * params.kmax;
     var count = 0u;
     for (var i = 0u; i < params.kmax && count < params.cap; i++) {
-        if (cand_scores[base + i] < 0.0 || (removed[i / 32u] & (1u << (i % 32u))) != 0u) {
+        if (!valid(cand_scores[base + i]) || (removed[i / 32u] & (1u << (i % 32u))) != 0u) {
             continue;
         }
         kept[s * params.cap + count] = i;

@@ -16,6 +16,11 @@
 // zero outputs are written by the launch with level_base 0. The adaptive sampling grid
 // (sampling_ratio 0) is capped at 1024 per axis.
 //
+// NaN coordinates follow the CPU interpreter: a NaN level maps to the first level, a NaN
+// extent becomes 1 (not aligned, as f32::max) or an empty grid (aligned), a NaN sample point
+// reads 0. They are tested on the bit pattern: fast math (Metal) may fold `x != x`, and
+// min/max/clamp/u32() of NaN differ between vendors (a NaN grid size could loop for ever).
+//
 // Threads: one output bin (box, ph, pw) for a group of CPG = 16 channels each: the sampling
 // taps are computed once and applied to the group's channels (each channel sums its samples in
 // torchvision's order). Invocation id ((b * groups + g) * OH + ph) * OW + pw, 256 per
@@ -61,6 +66,19 @@ struct Params {
 // Channels per invocation.
 const CPG: u32 = 16u;
 
+fn is_nan(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u;
+}
+
+// Samples of the adaptive grid along one axis: ceil(v) in [0, 1024], NaN -> 0.
+fn cells(v: f32) -> u32 {
+    let c = ceil(v);
+    if (is_nan(c) || c <= 0.0) {
+        return 0u;
+    }
+    return u32(min(c, 1024.0));
+}
+
 fn fetch(slot: u32, i: u32) -> f32 {
     switch slot {
         case 0u: { return f0[i]; }
@@ -83,7 +101,8 @@ fn tap(h: u32, w: u32, y_in: f32, x_in: f32) -> Tap {
     t.w = vec4<f32>(0.0);
     let hf = f32(h);
     let wf = f32(w);
-    if (y_in < -1.0 || y_in > hf || x_in < -1.0 || x_in > wf) {
+    let inside = y_in >= -1.0 && y_in <= hf && x_in >= -1.0 && x_in <= wf;
+    if (!inside || is_nan(y_in) || is_nan(x_in)) {
         return t;
     }
     var y = max(y_in, 0.0);
@@ -140,8 +159,8 @@ fn roi_align(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
     if (params.levels > 1u) {
         let s = sqrt((x2 - x1) * (y2 - y1));
         let k = floor(params.canonical_level + log2(s / params.canonical_scale) + 1e-6);
-        // NaN (a negative area) maps to the first level.
-        if (k >= params.k_min) {
+        // NaN (a negative area, a NaN coordinate) maps to the first level.
+        if (!is_nan(k) && k >= params.k_min) {
             level = u32(min(k, params.k_max) - params.k_min);
         }
     }
@@ -175,16 +194,21 @@ fn roi_align(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
     var roi_w = x2 * scale - offset - start_w;
     var roi_h = y2 * scale - offset - start_h;
     if (params.aligned == 0u) {
-        roi_w = max(roi_w, 1.0);
-        roi_h = max(roi_h, 1.0);
+        // max(roi, 1) with NaN -> 1, as f32::max (WGSL's max of NaN is vendor-defined).
+        if (is_nan(roi_w) || roi_w < 1.0) {
+            roi_w = 1.0;
+        }
+        if (is_nan(roi_h) || roi_h < 1.0) {
+            roi_h = 1.0;
+        }
     }
     let bin_h = roi_h / f32(params.out_h);
     let bin_w = roi_w / f32(params.out_w);
     var grid_h = params.sampling_ratio;
     var grid_w = params.sampling_ratio;
     if (params.sampling_ratio == 0u) {
-        grid_h = u32(clamp(ceil(roi_h / f32(params.out_h)), 0.0, 1024.0));
-        grid_w = u32(clamp(ceil(roi_w / f32(params.out_w)), 0.0, 1024.0));
+        grid_h = cells(roi_h / f32(params.out_h));
+        grid_w = cells(roi_w / f32(params.out_w));
     }
     let count = max(f32(grid_h * grid_w), 1.0);
     let plane = h * w;

@@ -3,11 +3,14 @@
 //
 //   p < len_g:  value = scores[n * src_img_stride + src_off_g + p * src_elem_stride]
 //               key   = order-preserving u32 of value (larger float -> larger key), or 0 when
-//                       mode = 1 and !(value > thresh); pair = (key, p)
+//                       value is NaN, or mode = 1 and !(value > thresh); pair = (key, p)
 //   otherwise:  pair  = (0, 0xffffffff) (padding sorts last)
 //
-// Key transform: bits b of the f32; negative -> ~b, else b | 0x80000000. No finite float maps
-// to 0, so key 0 is below every real score.
+// Key transform: bits b of the f32; negative -> ~b, else b | 0x80000000. No float but NaN maps
+// to 0 (NaN itself would map above +inf or below -inf), so key 0 is below every real score.
+// NaN is dropped, not sorted: a NaN score is never a valid candidate (the CPU interpreter
+// drops NaN rows too). The test is on the bit pattern, not `v != v`, which fast-math
+// compilers (Metal) may fold to false.
 //
 // Threads: one pair each; workgroup y = segment s = n * groups + g, x = chunk of 256 positions.
 //
@@ -38,6 +41,9 @@ struct Params {
 
 fn order_key(v: f32) -> u32 {
     let b = bitcast<u32>(v);
+    if ((b & 0x7fffffffu) > 0x7f800000u) {
+        return 0u;
+    }
     if ((b & 0x80000000u) != 0u) {
         return ~b;
     }

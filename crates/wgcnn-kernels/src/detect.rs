@@ -18,6 +18,8 @@ mod nms;
 mod postprocess;
 mod proposals;
 #[cfg(test)]
+mod nan_tests;
+#[cfg(test)]
 mod tests;
 
 pub use postprocess::{BoxPostprocessDesc, box_postprocess};

@@ -16,7 +16,8 @@ pub const SPEC: KernelSpec = KernelSpec {
     buffers: &[Access::Read, Access::ReadWrite],
 };
 
-/// Pairs sorted in workgroup memory at once (16 KiB of (u32, u32)).
+/// Pairs sorted in workgroup memory at once: 16 KiB of (u32, u32), exactly WebGPU's default
+/// `maxComputeWorkgroupStorageSize`, so the shader keeps nothing else there.
 pub const BLOCK: usize = 2048;
 
 /// Mirrors `Params` in `shaders/topk_sort.wgsl`; keep both in step.
@@ -113,3 +114,6 @@ pub fn launches(
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

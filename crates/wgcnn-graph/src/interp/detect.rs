@@ -28,7 +28,9 @@ fn sigmoid(x: f32) -> f32 {
 
 /// `filter_proposals` per image: top-`pre_nms_top_n` logits per level, decode against the
 /// anchors (weights 1), clip, `remove_small_boxes(min_size)`, sigmoid, `score >=
-/// score_thresh`, NMS per level, best `post_nms_top_n`.
+/// score_thresh`, NMS per level, best `post_nms_top_n`. NaN logits are dropped before the
+/// top-k ([`top_k`]) rather than ranked first as `torch.topk` would; NaN deltas give NaN
+/// boxes, which `big_enough` rejects.
 pub(super) fn proposals(
     p: &Proposals,
     objectness: &Tensor,
@@ -87,7 +89,11 @@ pub(super) fn proposals(
 /// `postprocess_detections` per image: softmax over the classes, per-class decode against the
 /// proposal (`weights`), clip, drop the background class 0, `score > score_thresh`,
 /// `remove_small_boxes(min_size)`, NMS per class, best `detections_per_img`. Proposal rows with
-/// score [`INVALID_SCORE`] are not proposals and are skipped.
+/// score [`INVALID_SCORE`] or NaN are not proposals and are skipped.
+///
+/// NaN never survives: a NaN probability fails `score > score_thresh`, and a NaN in the
+/// regression or the proposal box makes the decoded box NaN, which `clip` keeps and
+/// `big_enough` rejects (as in torchvision). The GPU kernels test the same cases explicitly.
 pub(super) fn box_postprocess(
     p: &BoxPostprocess,
     logits: &Tensor,
@@ -105,7 +111,9 @@ pub(super) fn box_postprocess(
         for r in 0..rois {
             let row = n * rois + r;
             let prop = &proposals.data[row * 5..row * 5 + 5];
-            if prop[4] == INVALID_SCORE {
+            // torchvision ignores proposal scores; a NaN one marks a row no proposal stage
+            // writes, so it is treated as unused rather than pooled and decoded.
+            if prop[4] == INVALID_SCORE || prop[4].is_nan() {
                 continue;
             }
             softmax(&logits.data[row * classes..(row + 1) * classes], &mut probs);

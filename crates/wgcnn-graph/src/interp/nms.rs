@@ -154,8 +154,8 @@ pub(crate) fn batched_nms(cands: &[Candidate], thresh: f32, cap: usize) -> Vec<u
     keep
 }
 
-/// Descending order of scores with NaN last (PyTorch sorts NaN as the largest value, but NaN
-/// scores only arise from NaN logits, which no test feeds).
+/// Descending order of scores with NaN last. NaN never reaches a sort here ([`top_k`] drops
+/// it, the score thresholds reject it); the order only keeps the comparison total.
 fn desc_score(a: f32, b: f32) -> std::cmp::Ordering {
     b.partial_cmp(&a)
         .unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()))
@@ -163,8 +163,13 @@ fn desc_score(a: f32, b: f32) -> std::cmp::Ordering {
 
 /// Indices `0..values.len()` of the `k` largest values, largest first, equal values by lower
 /// index first (`torch.topk` leaves the order of ties unspecified).
+///
+/// NaN values are dropped, so fewer than `k` indices may come back. `torch.topk` ranks NaN
+/// above every number, which would let NaN logits push real candidates out of the top-k (and
+/// torchvision then drops the NaN boxes anyway); dropping them first is the defined behaviour,
+/// the one the GPU kernels implement (`segment_keys` gives NaN the key of an unwanted entry).
 pub(crate) fn top_k(values: &[f32], k: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..values.len()).collect();
+    let mut idx: Vec<usize> = (0..values.len()).filter(|&i| !values[i].is_nan()).collect();
     let by = |a: &usize, b: &usize| desc_score(values[*a], values[*b]).then(a.cmp(b));
     if k < idx.len() {
         idx.select_nth_unstable_by(k, by);
@@ -172,4 +177,19 @@ pub(crate) fn top_k(values: &[f32], k: usize) -> Vec<usize> {
     }
     idx.sort_by(by);
     idx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_drops_nan_instead_of_ranking_it_first() {
+        let neg_nan = f32::from_bits(0xffc0_0000);
+        let v = [f32::NAN, 2.0, neg_nan, 1.0, f32::INFINITY, 2.0, f32::NAN];
+        // torch.topk would return the NaNs first; here they never take a slot.
+        assert_eq!(top_k(&v, 3), vec![4, 1, 5]);
+        assert_eq!(top_k(&v, 7), vec![4, 1, 5, 3]);
+        assert!(top_k(&[f32::NAN; 4], 2).is_empty());
+    }
 }

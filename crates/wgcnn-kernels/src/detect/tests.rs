@@ -7,12 +7,12 @@ use crate::testing::{Rng, ctx};
 use wgcnn_graph::{BoxPostprocess, INVALID_SCORE, Op, Proposals, Tensor, interp};
 
 /// `math.log(1000. / 16)`.
-fn bbox_clip() -> f32 {
+pub(super) fn bbox_clip() -> f32 {
     (1000f64 / 16.0).ln() as f32
 }
 
 /// A fixed-capacity output as rows `(box, score, label)` without the unused ones.
-fn used(t: &Tensor) -> Vec<Vec<f32>> {
+pub(super) fn used(t: &Tensor) -> Vec<Vec<f32>> {
     let width = t.shape[2];
     t.data
         .chunks_exact(width)
@@ -31,7 +31,7 @@ fn iou(a: &[f32], b: &[f32]) -> f32 {
 /// Compares per image: unused rows exactly (zero, score -1), used rows in place when their
 /// boxes agree within `tol`, else matched by IoU > 0.99 and equal label. Returns
 /// `(rows in place, rows matched elsewhere, unmatched)` summed over images; prints them.
-fn compare(what: &str, got: &Tensor, want: &Tensor, tol: f32) -> (usize, usize, usize) {
+pub(super) fn compare(what: &str, got: &Tensor, want: &Tensor, tol: f32) -> (usize, usize, usize) {
     assert_eq!(got.shape, want.shape, "{what}: shape");
     let (n, cap, width) = (want.shape[0], want.shape[1], want.shape[2]);
     let (mut in_place, mut moved, mut unmatched) = (0, 0, 0);
@@ -105,7 +105,7 @@ fn garbage_out(numel: usize) -> wgpu::Buffer {
     out
 }
 
-fn run_proposals(
+pub(super) fn run_proposals(
     op: &Proposals,
     obj: &Tensor,
     deltas: &Tensor,
@@ -140,7 +140,7 @@ fn run_proposals(
 }
 
 /// torchvision-like anchors: per level a grid of `cells` positions with 3 aspect ratios.
-fn anchors_for(rng: &mut Rng, level_sizes: &[usize], image: [usize; 2]) -> Tensor {
+pub(super) fn anchors_for(rng: &mut Rng, level_sizes: &[usize], image: [usize; 2]) -> Tensor {
     let mut data = Vec::new();
     for (l, &size) in level_sizes.iter().enumerate() {
         let base = 32.0 * (1 << l) as f32;
@@ -155,7 +155,12 @@ fn anchors_for(rng: &mut Rng, level_sizes: &[usize], image: [usize; 2]) -> Tenso
     Tensor::new(&[data.len() / 4, 4], data).expect("anchors")
 }
 
-fn rpn_op(level_sizes: Vec<usize>, pre: usize, post: usize, score_thresh: f32) -> Proposals {
+pub(super) fn rpn_op(
+    level_sizes: Vec<usize>,
+    pre: usize,
+    post: usize,
+    score_thresh: f32,
+) -> Proposals {
     Proposals {
         level_sizes,
         pre_nms_top_n: pre,
@@ -237,7 +242,7 @@ fn nms_case(
 }
 
 /// The same rows in the same order: boxes within 1e-4, scores (GPU `exp`) within 1e-6.
-fn assert_same_rows(what: &str, got: &Tensor, want: &Tensor) {
+pub(super) fn assert_same_rows(what: &str, got: &Tensor, want: &Tensor) {
     assert_eq!(got.shape, want.shape, "{what}: shape");
     let width = want.shape[2];
     for (i, (g, w)) in got
@@ -329,7 +334,7 @@ fn nms_one_box_and_boxes_on_the_border_match_interpreter() {
     assert_same_rows("border boxes", &got, &want);
 }
 
-fn run_postprocess(
+pub(super) fn run_postprocess(
     op: &BoxPostprocess,
     logits: &Tensor,
     reg: &Tensor,
@@ -365,7 +370,7 @@ fn run_postprocess(
 
 /// Random proposals `[n, r, 5]` in a 160 x 213 image; the last `unused` rows of each image are
 /// unused (zero box, score -1).
-fn random_postprocess(
+pub(super) fn random_postprocess(
     seed: u64,
     n: usize,
     r: usize,
@@ -404,7 +409,7 @@ fn random_postprocess(
     )
 }
 
-fn head_op(detections: usize) -> BoxPostprocess {
+pub(super) fn head_op(detections: usize) -> BoxPostprocess {
     BoxPostprocess {
         image_size: [160, 213],
         weights: [10.0, 10.0, 5.0, 5.0],

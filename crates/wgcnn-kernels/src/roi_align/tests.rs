@@ -39,9 +39,25 @@ fn random_boxes(rng: &mut Rng, n: usize, r: usize, h: f32, w: f32) -> Tensor {
 }
 
 fn check(seed: u64, n: usize, r: usize, c: usize, image: [usize; 2], levels: usize, op: RoiAlign) {
+    check_with(seed, n, r, c, image, levels, op, |_| {});
+}
+
+/// [`check`] with the random boxes changed by `poison` first.
+#[allow(clippy::too_many_arguments)]
+fn check_with(
+    seed: u64,
+    n: usize,
+    r: usize,
+    c: usize,
+    image: [usize; 2],
+    levels: usize,
+    op: RoiAlign,
+    poison: impl Fn(&mut Tensor),
+) {
     let ctx = ctx();
     let mut rng = Rng::new(seed);
-    let boxes = random_boxes(&mut rng, n, r, image[0] as f32, image[1] as f32);
+    let mut boxes = random_boxes(&mut rng, n, r, image[0] as f32, image[1] as f32);
+    poison(&mut boxes);
     let feats: Vec<Tensor> = (0..levels)
         .map(|l| {
             rng.tensor(
@@ -125,5 +141,56 @@ fn roi_align_single_level_and_five_levels_in_two_launches_match_interpreter() {
             canonical_scale: 56.0,
             ..op(5, [5, 3], 2, false)
         },
+    );
+}
+
+/// NaN in one coordinate of every third used box (each coordinate in turn, both signs of
+/// NaN): the level, the extent, the grid and the sample points of those boxes.
+fn nan_coordinates(boxes: &mut Tensor) {
+    let nans = [
+        f32::NAN,
+        f32::from_bits(0xffc0_0000),
+        f32::from_bits(0x7f80_0001),
+    ];
+    for (i, row) in boxes.data.chunks_exact_mut(5).enumerate() {
+        if row[4] != INVALID_SCORE && i % 3 == 0 {
+            row[(i / 3) % 4] = nans[i % 3];
+        }
+    }
+}
+
+#[test]
+fn roi_align_nan_box_coordinates_match_interpreter_and_stay_finite() {
+    // Not aligned (NaN extents become 1) with a fixed grid, and aligned with the adaptive grid
+    // (NaN extents give an empty grid).
+    check_with(
+        5,
+        1,
+        40,
+        5,
+        [160, 213],
+        4,
+        op(4, [7, 7], 2, false),
+        nan_coordinates,
+    );
+    check_with(
+        6,
+        1,
+        40,
+        3,
+        [96, 128],
+        4,
+        op(4, [5, 5], 0, true),
+        nan_coordinates,
+    );
+    check_with(
+        7,
+        1,
+        40,
+        3,
+        [96, 128],
+        4,
+        op(4, [5, 5], 0, false),
+        nan_coordinates,
     );
 }
