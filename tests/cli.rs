@@ -8,9 +8,17 @@ fn root() -> PathBuf {
 }
 
 fn wgcnn(args: &[&str]) -> Output {
+    wgcnn_with_env(args, &[])
+}
+
+/// Runs with `RUST_LOG` cleared (a developer's setting would change what stderr holds) unless
+/// `env` sets it.
+fn wgcnn_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wgcnn"))
         .args(args)
         .current_dir(root())
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .output()
         .expect("wgcnn runs")
 }
@@ -247,4 +255,98 @@ fn inspect_corrupt_onnx_is_an_error_not_a_panic() {
         err.contains("bad.onnx") && !err.contains("panicked"),
         "{err}"
     );
+}
+
+#[test]
+fn quiet_classify_prints_results_and_nothing_on_stderr() {
+    let o = wgcnn(&["-q", "classify", "assets/chelsea.png", "assets/coffee.png"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(err, "", "-q leaves stderr empty on success");
+    assert!(
+        out.contains("chelsea.png") && out.contains("espresso"),
+        "{out}"
+    );
+}
+
+#[test]
+fn very_verbose_logs_plan_build_to_stderr_and_keeps_stdout_json() {
+    // -vv after the subcommand: the flag is global.
+    let o = wgcnn(&[
+        "classify",
+        "--json",
+        "-vv",
+        "assets/chelsea.png",
+        "assets/coffee.png",
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for event in [
+        "wgcnn_exec::plan",
+        "plan built",
+        "launches=",
+        "activation buffers allotted",
+        "weights bound",
+        "batch classified",
+    ] {
+        assert!(err.contains(event), "no {event:?} on stderr:\n{err}");
+    }
+    assert!(!err.contains('\x1b'), "no colors off a terminal:\n{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("stdout holds only JSON lines"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+}
+
+#[test]
+fn rust_log_wins_over_the_quiet_flag_for_logs() {
+    let o = wgcnn_with_env(
+        &["-q", "classify", "assets/chelsea.png"],
+        &[("RUST_LOG", "wgcnn_exec=info")],
+    );
+    let (_, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("plan built"), "{err}");
+    assert!(
+        !err.contains("wgcnn_graph"),
+        "only the crate RUST_LOG names: {err}"
+    );
+}
+
+#[test]
+fn directory_progress_off_a_terminal_is_plain_lines() {
+    let dir = std::env::temp_dir().join(format!("wgcnn-cli-{}-progress", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let png = std::fs::read(root().join("assets/chelsea.png")).expect("asset");
+    for i in 0..3 {
+        std::fs::write(dir.join(format!("cat{i}.png")), &png).expect("temp image");
+    }
+    let o = wgcnn(&["classify", dir.to_str().expect("utf-8")]);
+    let (out, err) = text(&o);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(o.status.success(), "{err}");
+    assert_eq!(out.matches(".png").count(), 3, "{out}");
+    assert!(
+        err.contains("classify: 1/3 images (") && err.contains("ETA"),
+        "a progress line after the first image: {err:?}"
+    );
+    assert!(
+        err.contains("3 of 3 images classified"),
+        "the summary: {err:?}"
+    );
+    assert!(
+        !err.contains(['\r', '\x1b']),
+        "no carriage returns or escape codes when stderr is a pipe: {err:?}"
+    );
+}
+
+#[test]
+fn help_documents_verbosity_and_quiet() {
+    let o = wgcnn(&["--help"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for want in ["-v, --verbose", "-q, --quiet", "-vv", "RUST_LOG", "stderr"] {
+        assert!(out.contains(want), "no {want:?} in --help:\n{out}");
+    }
 }

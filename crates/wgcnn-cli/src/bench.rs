@@ -9,7 +9,6 @@
 //! mapping the outputs. `--profile` adds per-launch GPU times
 //! (`Plan::profile`), aggregated per layer and per kernel category.
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::time::Instant;
 
@@ -20,6 +19,8 @@ use wgcnn::wgcnn_exec::profile::{self, LayerTiming, Profile, Summary};
 use wgcnn::wgcnn_io::{self, RuleWeights, onnx::OnnxOptions};
 use wgcnn::wgcnn_models::{self, BuildOptions};
 use wgcnn::{Engine, Graph, Tensor};
+
+use crate::progress::{self, Progress};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -156,24 +157,9 @@ fn load(args: &BenchArgs) -> Result<Model> {
     })
 }
 
-/// Progress on stderr; the per-run counter only when stderr is a terminal.
-struct Progress {
-    tty: bool,
-}
-
-impl Progress {
-    fn phase(&self, what: &str) {
-        eprintln!("bench: {what}");
-    }
-
-    fn step(&self, what: &str, i: u32, n: u32, ms: f64) {
-        if self.tty {
-            eprint!("\rbench: {what} {i}/{n} ({ms:.1} ms)   ");
-            if i == n {
-                eprintln!();
-            }
-        }
-    }
+/// A phase of the benchmark on stderr (none with `-q`).
+fn phase(what: &str) {
+    progress::note(&format!("bench: {what}"));
 }
 
 fn ms_since(t: Instant) -> f64 {
@@ -181,10 +167,7 @@ fn ms_since(t: Instant) -> f64 {
 }
 
 pub fn run(args: &BenchArgs, adapter: Option<&str>) -> Result<()> {
-    let progress = Progress {
-        tty: std::io::stderr().is_terminal(),
-    };
-    progress.phase(&format!("building {} ...", args.model));
+    phase(&format!("building {} ...", args.model));
     let started = Instant::now();
     let model = load(args)?;
     let build_ms = ms_since(started);
@@ -208,7 +191,7 @@ pub fn run(args: &BenchArgs, adapter: Option<&str>) -> Result<()> {
         shape: input_shape.clone(),
     };
 
-    progress.phase("opening the device and planning ...");
+    phase("opening the device and planning ...");
     let engine = Engine::new(&crate::engine_options(adapter))?;
     let cache = engine.pipeline_cache_status().clone();
     let started = Instant::now();
@@ -216,38 +199,46 @@ pub fn run(args: &BenchArgs, adapter: Option<&str>) -> Result<()> {
     let plan_ms = ms_since(started);
     let stats = plan.stats().clone();
 
-    progress.phase("first run ...");
+    phase("first run ...");
     let inputs = std::slice::from_ref(&input);
     let started = Instant::now();
     plan.run(inputs)?;
     let first_run_ms = ms_since(started);
 
-    progress.phase("planning again (pipelines compiled in this process already) ...");
+    phase("planning again (pipelines compiled in this process already) ...");
     let started = Instant::now();
     drop(engine.plan(&model.graph)?);
     let plan_warm_ms = ms_since(started);
     drop(model.graph);
 
     if args.warmup > 0 {
-        progress.phase(&format!("{} warm-up runs ...", args.warmup));
+        phase(&format!("{} warm-up runs ...", args.warmup));
     }
-    for i in 1..=args.warmup {
+    let mut bar = Progress::new("bench: warm-up", "runs", args.warmup.into(), 1);
+    for _ in 0..args.warmup {
         let t = Instant::now();
         plan.run(inputs)?;
-        progress.step("warm-up", i, args.warmup, ms_since(t));
+        let ms = ms_since(t);
+        tracing::debug!(ms, "warm-up run");
+        bar.inc(1, Some(format!("last {ms:.1} ms")));
     }
-    progress.phase(&format!("{} timed runs ...", args.iterations));
+    drop(bar);
+    phase(&format!("{} timed runs ...", args.iterations));
     let mut samples = Vec::with_capacity(args.iterations as usize);
-    for i in 1..=args.iterations {
+    let mut bar = Progress::new("bench: timed", "runs", args.iterations.into(), 1);
+    for _ in 0..args.iterations {
         let t = Instant::now();
         plan.run(inputs)?;
-        samples.push(ms_since(t));
-        progress.step("run", i, args.iterations, samples[samples.len() - 1]);
+        let ms = ms_since(t);
+        samples.push(ms);
+        tracing::debug!(ms, "timed run");
+        bar.inc(1, Some(format!("last {ms:.1} ms")));
     }
+    drop(bar);
     let summary = profile::summarize(&samples).context("no timed runs")?;
 
     let profiled = if args.profile {
-        progress.phase(&format!("{} profiled runs ...", args.profile_runs));
+        phase(&format!("{} profiled runs ...", args.profile_runs));
         let runs = (0..args.profile_runs)
             .map(|_| plan.profile(inputs))
             .collect::<Result<Vec<_>, _>>()?;

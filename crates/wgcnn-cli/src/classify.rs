@@ -1,10 +1,12 @@
 //! `wgcnn classify`: top-k ImageNet (or custom) labels for images, batched on the GPU.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+
+use crate::progress::{self, Progress};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use wgcnn::{Classifier, ClassifierOptions, Engine, Filter, RgbImage, Transform};
@@ -71,38 +73,6 @@ fn parse_triple(s: &str) -> Result<[f32; 3], String> {
             "expected one or three comma-separated numbers, got {s:?}"
         )),
     }
-}
-
-const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "bmp", "gif"];
-
-/// Expands directories (not recursively) into their image files, sorted.
-fn collect(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("reading directory {}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| {
-                    f.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                        IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str())
-                    })
-                })
-                .collect();
-            files.sort();
-            if files.is_empty() {
-                eprintln!(
-                    "warning: {} holds no image files ({})",
-                    p.display(),
-                    IMAGE_EXTENSIONS.join(", ")
-                );
-            }
-            out.extend(files);
-        } else {
-            out.push(p.clone());
-        }
-    }
-    Ok(out)
 }
 
 fn build(args: &ClassifyArgs, engine: &Engine) -> Result<Classifier> {
@@ -199,7 +169,7 @@ fn override_transform(mut t: Transform, args: &ClassifyArgs) -> Transform {
 }
 
 pub fn run(args: &ClassifyArgs, adapter: Option<&str>) -> Result<()> {
-    let files = collect(&args.inputs)?;
+    let files = crate::inputs::collect(&args.inputs)?;
     if files.is_empty() {
         bail!("no images to classify");
     }
@@ -207,7 +177,13 @@ pub fn run(args: &ClassifyArgs, adapter: Option<&str>) -> Result<()> {
     let engine = Engine::new(&crate::engine_options(adapter))?;
     let classifier = build(args, &engine)?;
     let load_time = started.elapsed();
-    let progress = files.len() > 1 && std::io::stderr().is_terminal();
+    tracing::info!(
+        model = classifier.name(),
+        batch = classifier.batch(),
+        load_ms = crate::logging::ms(load_time),
+        "classifier ready"
+    );
+    let mut bar = Progress::new("classify", "images", files.len() as u64, 2);
     let (mut failed, mut done) = (0usize, 0usize);
     let (mut decode, mut upload, mut gpu) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let run_started = Instant::now();
@@ -224,36 +200,38 @@ pub fn run(args: &ClassifyArgs, adapter: Option<&str>) -> Result<()> {
                 }
                 Err(e) => {
                     failed += 1;
-                    eprintln!("{}error: {e}", if progress { "\r\x1b[K" } else { "" });
+                    progress::error(&format!("error: {e}"));
                 }
             }
         }
-        decode += t.elapsed();
+        let decoded = t.elapsed();
+        decode += decoded;
         if !images.is_empty() {
             let (results, timings) = classifier.classify_batch(&images, args.top)?;
+            tracing::debug!(
+                images = images.len(),
+                decode_ms = crate::logging::ms(decoded),
+                upload_ms = crate::logging::ms(timings.upload),
+                gpu_ms = crate::logging::ms(timings.gpu),
+                "batch classified (gpu: preprocess, network, softmax, readback)"
+            );
             upload += timings.upload;
             gpu += timings.gpu;
-            let mut out = stdout.lock();
-            for (path, top) in paths.iter().zip(results) {
-                print_result(&mut out, path, classifier.name(), &top, args.json)?;
-            }
+            // Results print above the bar: on a terminal stdout and stderr share the screen.
+            progress::suspend(|| -> Result<()> {
+                let mut out = stdout.lock();
+                for (path, top) in paths.iter().zip(results) {
+                    print_result(&mut out, path, classifier.name(), &top, args.json)?;
+                }
+                out.flush()?;
+                Ok(())
+            })?;
         }
         done += chunk.len();
-        if progress {
-            let width = 30;
-            let filled = done * width / files.len();
-            eprint!(
-                "\r[{}{}] {done}/{} images",
-                "#".repeat(filled),
-                ".".repeat(width - filled),
-                files.len()
-            );
-        }
+        bar.inc(chunk.len() as u64, None);
     }
-    if progress {
-        eprintln!();
-    }
-    let ok = files.len() - failed;
+    drop(bar);
+    let ok = done - failed;
     if files.len() > 1 {
         let secs = run_started.elapsed().as_secs_f64();
         let per = |d: Duration| {
@@ -263,7 +241,7 @@ pub fn run(args: &ClassifyArgs, adapter: Option<&str>) -> Result<()> {
                 d.as_secs_f64() * 1e3 / ok as f64
             }
         };
-        eprintln!(
+        progress::note(&format!(
             "{ok} of {} images classified in {secs:.2} s ({:.1} images/s, batch {}); per image: decode {:.1} ms, upload {:.1} ms, GPU {:.1} ms; model load {:.2} s",
             files.len(),
             ok as f64 / secs.max(1e-9),
@@ -272,7 +250,7 @@ pub fn run(args: &ClassifyArgs, adapter: Option<&str>) -> Result<()> {
             per(upload),
             per(gpu),
             load_time.as_secs_f64()
-        );
+        ));
     }
     if failed > 0 {
         bail!("{failed} of {} images could not be read", files.len());

@@ -1,11 +1,14 @@
 //! `wgcnn detect`: objects in images with a torchvision Faster R-CNN checkpoint, on the GPU.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use serde_json::json;
-use wgcnn::{Detection, Detector, DetectorOptions, Engine, RgbImage, class_color};
+use wgcnn::{Detection, Detector, DetectorOptions, Engine, RgbImage};
+
+use crate::progress::{self, Progress};
 
 /// Where torchvision's COCO checkpoints come from.
 const CHECKPOINTS: &[(&str, &str)] = &[
@@ -29,8 +32,8 @@ const CHECKPOINTS: &[(&str, &str)] = &[
 
 #[derive(Args)]
 pub struct DetectArgs {
-    /// Image files (JPEG, PNG, WebP, BMP, GIF).
-    #[arg(required = true, value_name = "IMAGE")]
+    /// Image files (JPEG, PNG, WebP, BMP, GIF) or directories of them.
+    #[arg(required = true, value_name = "IMAGE|DIR")]
     inputs: Vec<PathBuf>,
     /// The detector: fasterrcnn_resnet50_fpn, fasterrcnn_resnet50_fpn_v2,
     /// fasterrcnn_mobilenet_v3_large_fpn, fasterrcnn_mobilenet_v3_large_320_fpn.
@@ -80,6 +83,11 @@ pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
         .weights
         .clone()
         .ok_or_else(|| no_weights(&args.model))?;
+    let files = crate::inputs::collect(&args.inputs)?;
+    if files.is_empty() {
+        bail!("no images to detect on");
+    }
+    let load_started = Instant::now();
     let engine = Engine::new(&crate::engine_options(adapter))?;
     let info = wgcnn::wgcnn_models::detect::find_detector(&args.model)?;
     let config = (args.min_size.is_some() || args.max_size.is_some()).then(|| {
@@ -96,41 +104,69 @@ pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
         labels: None,
     };
     let detector = Detector::new(&engine, &options)?;
-    let many = args.inputs.len() > 1;
+    let load_time = load_started.elapsed();
+    tracing::info!(
+        model = detector.name(),
+        load_ms = crate::logging::ms(load_time),
+        "detector ready"
+    );
+    // A directory writes into a directory even when it holds a single image.
+    let many = files.len() > 1 || args.inputs.iter().any(|p| p.is_dir());
     if let (Some(out), true) = (&args.output, many) {
         std::fs::create_dir_all(out)
             .with_context(|| format!("creating output directory {}", out.display()))?;
     }
     let mut failed = 0;
-    for path in &args.inputs {
-        let started = std::time::Instant::now();
+    let mut found = 0;
+    let run_started = Instant::now();
+    let mut bar = Progress::new("detect", "images", files.len() as u64, 2);
+    for path in &files {
+        let started = Instant::now();
         // 16-bit and float images run at full precision; 8-bit ones through the pixel upload.
         let result = RgbImage::open_precise(path)
             .map_err(anyhow::Error::from)
             .and_then(|(img, precise)| {
+                let decoded = started.elapsed();
                 let dets = match &precise {
                     Some(t) if detector.runs_at_full_size(img.width, img.height) => {
                         detector.detect_tensor(t)?
                     }
-                    _ => detector.detect(&img)?,
+                    _ => {
+                        let (dets, t) = detector.detect_timed(&img)?;
+                        tracing::debug!(
+                            plan_ms = crate::logging::ms(t.plan),
+                            upload_ms = crate::logging::ms(t.upload),
+                            gpu_ms = crate::logging::ms(t.gpu),
+                            "detector stages (plan: only for a new image size)"
+                        );
+                        dets
+                    }
                 };
+                tracing::debug!(
+                    image = %path.display(),
+                    decode_ms = crate::logging::ms(decoded),
+                    detect_ms = crate::logging::ms(started.elapsed() - decoded),
+                    "detected (detect: upload, preprocess, network, readback)"
+                );
                 Ok((img, dets))
             });
         let (img, dets) = match result {
             Ok(v) => v,
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {e:#}");
+                progress::error(&format!("error: {e:#}"));
+                bar.inc(1, None);
                 continue;
             }
         };
-        print_detections(path, detector.name(), &dets, args.json);
+        found += dets.len();
+        progress::suspend(|| print_detections(path, detector.name(), &dets, args.json));
         if !args.json {
-            eprintln!(
+            progress::note(&format!(
                 "  ({} detections in {:.0} ms)",
                 dets.len(),
                 started.elapsed().as_secs_f64() * 1e3
-            );
+            ));
         }
         if let Some(out) = &args.output {
             let target = if many {
@@ -139,15 +175,27 @@ pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
                 out.clone()
             };
             let mut canvas = img;
-            draw(&mut canvas, &dets);
+            wgcnn::draw::draw_detections(&mut canvas, &dets);
             canvas.save(&target)?;
             if !args.json {
-                eprintln!("  wrote {}", target.display());
+                progress::note(&format!("  wrote {}", target.display()));
             }
         }
+        bar.inc(1, None);
+    }
+    drop(bar);
+    if files.len() > 1 {
+        let secs = run_started.elapsed().as_secs_f64();
+        let ok = files.len() - failed;
+        progress::note(&format!(
+            "{ok} of {} images: {found} detections in {secs:.2} s ({:.2} images/s); model load {:.2} s",
+            files.len(),
+            ok as f64 / secs.max(1e-9),
+            load_time.as_secs_f64()
+        ));
     }
     if failed > 0 {
-        bail!("{failed} of {} images failed", args.inputs.len());
+        bail!("{failed} of {} images failed", files.len());
     }
     Ok(())
 }
@@ -183,26 +231,5 @@ fn print_detections(path: &Path, model: &str, dets: &[Detection], as_json: bool)
                 d.label
             );
         }
-    }
-}
-
-fn draw(img: &mut RgbImage, dets: &[Detection]) {
-    let scale = if img.width.max(img.height) > 800 {
-        2
-    } else {
-        1
-    };
-    // Lowest score first so the best boxes end up on top.
-    for d in dets.iter().rev() {
-        let color = class_color(d.class);
-        img.draw_box(d.bbox, color, scale + 1);
-        let y = (d.bbox[1] as i64 - 9 * scale).max(0);
-        img.draw_label(
-            d.bbox[0] as i64,
-            y,
-            &format!("{} {:.2}", d.label, d.score),
-            color,
-            scale,
-        );
     }
 }

@@ -1,13 +1,16 @@
 //! The `wgcnn` command line.
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{ArgAction, Parser, Subcommand};
 
 mod bench;
 mod classify;
 mod detect;
 mod info;
+mod inputs;
+mod logging;
 mod models;
+mod progress;
 
 /// Convolutional networks on WebGPU: classify and detect on images with any Vulkan, Metal or
 /// DX12 GPU, or on Mesa's software Vulkan (lavapipe) where there is none.
@@ -22,7 +25,13 @@ mod models;
     wgcnn detect --model fasterrcnn_resnet50_fpn --weights fasterrcnn_resnet50_fpn_coco-258fb6c6.pth --output out.png photo.jpg\n  \
     wgcnn models                                             # networks and detectors wgcnn builds\n  \
     wgcnn bench --model resnet50 --profile                   # speed, per-layer GPU times\n  \
-    wgcnn info                                               # which GPU (or lavapipe) is used"
+    wgcnn info                                               # which GPU (or lavapipe) is used\n\n\
+Output:\n  \
+    Results (text or --json) go to stdout; progress, summaries, errors and logs to stderr.\n  \
+    On a terminal long runs show a progress bar; piped or in CI, a plain line every few seconds.\n  \
+    -v logs what wgcnn does (device, plan: launches, buffers, weights), -vv adds debug detail\n  \
+    (weight binding, per-stage timings), -vvv everything; -q prints errors only.\n  \
+    RUST_LOG (e.g. RUST_LOG=wgcnn_exec=debug) overrides -v/-q for the log filter."
 )]
 struct Cli {
     /// Adapter to use: a case-insensitive substring of its name (see `wgcnn info`).
@@ -33,6 +42,18 @@ struct Cli {
     /// $WGCNN_CACHE_DIR); `WGCNN_NO_CACHE=1` does the same.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// Kernel families to use: auto (per layer and device), portable (no subgroups, no
+    /// Winograd: what devices without subgroups run), subgroup, winograd, cooperative. For
+    /// comparing speed and working around a driver bug; $WGCNN_KERNELS does the same.
+    #[arg(long, global = true, value_name = "SET", env = "WGCNN_KERNELS", default_value = "auto")]
+    kernels: wgcnn::Variants,
+    /// More log detail on stderr: -v info, -vv debug (plan builds, weight binding, stage
+    /// timings), -vvv trace. RUST_LOG, when set, wins.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    verbose: u8,
+    /// Errors only on stderr: no progress bars, summaries, notes or warnings (wins over -v).
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,13 +79,24 @@ enum Command {
 
 /// `--no-cache`, set in `main` before any subcommand opens an engine.
 static NO_CACHE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// `--kernels`, set in `main` likewise.
+static KERNELS: std::sync::OnceLock<wgcnn::Variants> = std::sync::OnceLock::new();
 
-/// Engine options from the global flags.
+/// Engine options from the global flags and, where a flag is absent, the environment (the
+/// library reads none): `WGCNN_ADAPTER`, `WGCNN_NO_CACHE`, `WGCNN_CACHE_DIR`.
 pub(crate) fn engine_options(adapter: Option<&str>) -> wgcnn::EngineOptions {
+    use wgcnn::wgcnn_kernels::pipeline_cache::{cache_dir_from_env, no_cache_from_env};
+    let adapter = adapter.map(str::to_string).or_else(|| {
+        std::env::var("WGCNN_ADAPTER")
+            .ok()
+            .filter(|a| !a.trim().is_empty())
+    });
     wgcnn::EngineOptions {
-        adapter: adapter.map(str::to_string),
-        no_cache: NO_CACHE.load(std::sync::atomic::Ordering::Relaxed),
-        cache_dir: None,
+        adapter,
+        no_cache: NO_CACHE.load(std::sync::atomic::Ordering::Relaxed) || no_cache_from_env(),
+        cache_dir: cache_dir_from_env(),
+        variants: KERNELS.get().copied().unwrap_or_default(),
+        ..Default::default()
     }
 }
 
@@ -90,6 +122,9 @@ fn main() {
     quiet_on_broken_pipe();
     let cli = Cli::parse();
     NO_CACHE.store(cli.no_cache, std::sync::atomic::Ordering::Relaxed);
+    let _ = KERNELS.set(cli.kernels);
+    progress::set_quiet(cli.quiet);
+    logging::init(cli.verbose, cli.quiet);
     let result: Result<()> = match &cli.command {
         Command::Classify(args) => classify::run(args, cli.adapter.as_deref()),
         Command::Detect(args) => detect::run(args, cli.adapter.as_deref()),

@@ -1,7 +1,7 @@
 //! The graph: tensors, nodes, the builder that infers shapes as nodes are added, and weight
 //! binding by PyTorch key.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
@@ -117,20 +117,39 @@ impl Graph {
                 Some(_) => {}
             }
         }
-        for key in source.keys() {
-            if !declared.contains(key.as_str())
-                && !self
-                    .ignored_key_suffixes
-                    .iter()
-                    .any(|s| key.ends_with(s.as_str()))
+        let keys = source.keys();
+        // Keys the architecture knowingly leaves unused, counted per suffix for the log.
+        let mut ignored: BTreeMap<&str, usize> = BTreeMap::new();
+        for key in &keys {
+            if declared.contains(key.as_str()) {
+                continue;
+            }
+            match self
+                .ignored_key_suffixes
+                .iter()
+                .find(|s| key.ends_with(s.as_str()))
             {
-                report.unexpected.push(key);
+                Some(suffix) => {
+                    tracing::trace!(%key, %suffix, "checkpoint key ignored");
+                    *ignored.entry(suffix.as_str()).or_default() += 1;
+                }
+                None => report.unexpected.push(key.clone()),
             }
         }
+        for (suffix, count) in &ignored {
+            tracing::debug!(suffix, count, "checkpoint keys ignored by suffix");
+        }
         if !report.is_empty() {
+            tracing::debug!(
+                missing = report.missing.len(),
+                unexpected = report.unexpected.len(),
+                misshapen = report.mismatched.len(),
+                "weights do not fit"
+            );
             return Err(GraphError::Weights(report));
         }
         let ids: Vec<TensorId> = self.params().collect();
+        let (bound, mut values) = (ids.len(), 0usize);
         for id in ids {
             let name = self.tensors[id.0].name.clone();
             let data = source
@@ -149,8 +168,17 @@ impl Graph {
                     ),
                 });
             }
+            tracing::trace!(key = %name, shape = ?self.tensors[id.0].shape, "weight bound");
+            values += data.len();
             self.tensors[id.0].data = Some(data.into());
         }
+        tracing::info!(
+            params = bound,
+            values,
+            checkpoint_keys = keys.len(),
+            ignored = ignored.values().sum::<usize>(),
+            "weights bound"
+        );
         Ok(())
     }
 
