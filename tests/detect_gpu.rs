@@ -1,7 +1,8 @@
 //! The detector stage checks of `crates/wgcnn-models/tests/detect` (transform, backbone + FPN,
-//! RPN head, anchors, proposals, RoIAlign, box head, postprocess, image → detections) run on
-//! the GPU (lavapipe in CI): the same checks the CPU interpreter passes, each stage fed the
-//! previous stage's reference tensors where the check says so.
+//! RPN head, proposals, RoIAlign, box head, postprocess, image → detections) run on the GPU
+//! (lavapipe in CI): the same checks the CPU interpreter passes, each stage fed the previous
+//! stage's reference tensors where the check says so. The anchors are a build-time constant of
+//! the graph, checked by the same line on both backends; no GPU kernel computes them.
 
 #[path = "../crates/wgcnn-models/tests/detect/checks.rs"]
 mod checks;

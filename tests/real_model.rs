@@ -57,7 +57,7 @@ fn default_model_top5_from_png_matches_pytorch() {
     let c = classifier();
     for image in ["chelsea", "coffee"] {
         let want = reference_top5(&fixture(image));
-        let png = wgcnn::assets_dir().join(format!("{image}.png"));
+        let png = assets_dir().join(format!("{image}.png"));
         let top: Vec<usize> = c
             .classify_file(&png, 5)
             .expect("classify")
@@ -81,7 +81,7 @@ fn preprocessing_on_gpu_matches_the_reference_input_tensor() {
     let c = classifier();
     let fx = fixture("chelsea");
     let want = fx.tensor("input").expect("input");
-    let img = wgcnn::RgbImage::open(wgcnn::assets_dir().join("chelsea.png")).expect("png");
+    let img = wgcnn::RgbImage::open(assets_dir().join("chelsea.png")).expect("png");
     let got = c.preprocess(&img).expect("preprocess");
     let level = 1.0 / 128.0 * 1.01;
     let off = got
@@ -100,4 +100,9 @@ fn preprocessing_on_gpu_matches_the_reference_input_tensor() {
         off * 1000 <= want.numel(),
         "more than 0.1% of the input differs by more than one 8-bit level"
     );
+}
+
+/// The checkout's `assets/` (the sample photos; the model itself is built into the library).
+fn assets_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets")
 }

@@ -39,6 +39,12 @@ pub fn check_classifier(name: &str, res: &str) {
 /// by more than the README's 1e-3 (summation order in very deep nets; see the caller).
 #[allow(dead_code)]
 pub fn check_classifier_within(name: &str, res: &str, tol: f32) {
+    check_classifier_on(engine(), name, res, tol);
+}
+
+/// As [`check_classifier_within`] on a given engine (e.g. one forcing a kernel family).
+#[allow(dead_code)]
+pub fn check_classifier_on(engine: &Engine, name: &str, res: &str, tol: f32) {
     let path = fixtures_dir()
         .join("classify")
         .join(format!("{name}.{res}.safetensors"));
@@ -55,13 +61,14 @@ pub fn check_classifier_within(name: &str, res: &str, tol: f32) {
     let mut graph = info.graph(&options).expect("graph builds");
     graph.bind(&fx.weights_for(&graph)).expect("weights bind");
     let started = std::time::Instant::now();
-    let plan = engine().plan(&graph).expect("plan");
+    let plan = engine.plan(&graph).expect("plan");
     let planned = started.elapsed();
     let got = plan.run(&[input]).expect("run").remove(0);
     let rel = got.rel_error(&want);
     println!(
-        "{name} {res} {:?}: relative error {rel:.3e} (plan {:.0} ms, first run {:.0} ms, {} launches)",
+        "{name} {res} {:?} kernels {}: relative error {rel:.3e} (plan {:.0} ms, first run {:.0} ms, {} launches)",
         options,
+        engine.context().variants.name(),
         planned.as_secs_f64() * 1e3,
         (started.elapsed() - planned).as_secs_f64() * 1e3,
         plan.stats().launches

@@ -5,7 +5,8 @@
 //! 1. rewrites the graph ([`wgcnn_graph::passes::optimize`]: BatchNorm folded into convs,
 //!    bias/activation/residual add fused into conv and linear epilogues);
 //! 2. assigns every activation to a reusable buffer ([`memory::MemoryPlan`]);
-//! 3. uploads weights (splitting any tensor larger than the device's largest storage binding);
+//! 3. uploads weights (splitting any tensor larger than the device's largest storage binding),
+//!    once per [`WeightCache`]: plans of one model at other sizes share the buffers;
 //! 4. records one [`wgcnn_kernels::Launch`] per kernel dispatch (pipelines compiled once per
 //!    kernel, bind groups and params made here, never per run).
 //!
@@ -17,11 +18,14 @@ mod lower;
 pub mod memory;
 mod plan;
 pub mod profile;
+mod weights;
 
-pub use plan::{Plan, PlanStats};
+pub use plan::{Plan, PlanStats, RunFuture};
+pub use weights::WeightCache;
 
 /// Errors of planning and running.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExecError {
     #[error(transparent)]
     Graph(#[from] wgcnn_graph::GraphError),
@@ -50,4 +54,11 @@ pub enum ExecError {
     },
     #[error("expected {expected} inputs, got {got}")]
     InputCount { expected: usize, got: usize },
+    #[error("input {index}: shape {shape:?} holds {expected} values, its data has {got}")]
+    InputData {
+        index: usize,
+        shape: Vec<usize>,
+        expected: usize,
+        got: usize,
+    },
 }

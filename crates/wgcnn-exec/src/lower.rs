@@ -10,7 +10,7 @@ use wgcnn_kernels::{
     Context, Launch, adaptive_avgpool2d, copy_channels, linear, lrn, pad, softmax, unary,
 };
 
-use crate::ExecError;
+use crate::{ExecError, WeightCache};
 use crate::memory::{Placement, is_alias};
 
 #[path = "lower_detect.rs"]
@@ -23,8 +23,11 @@ pub(crate) struct Lowering<'a> {
     /// Tensors written in place into a concatenation's buffer ([`crate::memory::MemoryPlan`]).
     place_of: &'a [Option<Placement>],
     launches: Vec<Launch>,
-    /// Weight buffers, kept alive with the plan through the bind groups.
+    /// Where weight buffers come from (shared with other plans of the model).
+    weights: &'a WeightCache,
+    /// Bytes of weight buffers this plan binds, and of those it uploaded itself.
     weight_bytes: u64,
+    uploaded_bytes: u64,
     /// A 4-byte buffer bound where a kernel's optional input is absent.
     dummy: wgpu::Buffer,
     /// Scratch shared by the Winograd convolutions.
@@ -39,6 +42,7 @@ impl<'a> Lowering<'a> {
         graph: &'a Graph,
         buffer_of: &'a dyn Fn(TensorId) -> Result<Arc<wgpu::Buffer>, ExecError>,
         place_of: &'a [Option<Placement>],
+        weights: &'a WeightCache,
     ) -> Self {
         let dummy = ctx.upload("dummy", &[0.0]);
         Lowering {
@@ -47,19 +51,23 @@ impl<'a> Lowering<'a> {
             buffer_of,
             place_of,
             launches: Vec::new(),
+            weights,
             weight_bytes: 0,
+            uploaded_bytes: 0,
             dummy,
             winograd: Default::default(),
             subsample: None,
         }
     }
 
-    pub fn finish(self) -> (Vec<Launch>, u64) {
-        (self.launches, self.weight_bytes)
+    /// The launches, the bytes of weights bound and the bytes of weights uploaded by this plan.
+    pub fn finish(self) -> (Vec<Launch>, u64, u64) {
+        (self.launches, self.weight_bytes, self.uploaded_bytes)
     }
 
-    /// Uploads constant values, checked against the device's largest binding.
-    fn upload(&mut self, name: &str, data: &[f32]) -> Result<wgpu::Buffer, ExecError> {
+    /// Uploads constant values (or finds them in the weight cache), checked against the
+    /// device's largest binding.
+    fn upload(&mut self, name: &str, data: &[f32]) -> Result<Arc<wgpu::Buffer>, ExecError> {
         let bytes = data.len() as u64 * 4;
         let limit = self.ctx.max_binding();
         if bytes > limit {
@@ -71,7 +79,11 @@ impl<'a> Lowering<'a> {
             });
         }
         self.weight_bytes += bytes;
-        Ok(self.ctx.upload(name, data))
+        let (buffer, fresh) = self.weights.get_or_upload(self.ctx, name, data);
+        if fresh {
+            self.uploaded_bytes += bytes;
+        }
+        Ok(buffer)
     }
 
     /// Values of a parameter or constant input.
@@ -107,12 +119,12 @@ impl<'a> Lowering<'a> {
     fn input_or_upload(&mut self, node: &Node, i: usize) -> Result<Arc<wgpu::Buffer>, ExecError> {
         match self.graph.tensor(node.inputs[i]).kind {
             TensorKind::Input | TensorKind::Activation => self.input(node, i),
-            _ => Ok(Arc::new(self.upload_input(node, i)?)),
+            _ => self.upload_input(node, i),
         }
     }
 
     /// Uploads constant input `i` of `node`.
-    fn upload_input(&mut self, node: &Node, i: usize) -> Result<wgpu::Buffer, ExecError> {
+    fn upload_input(&mut self, node: &Node, i: usize) -> Result<Arc<wgpu::Buffer>, ExecError> {
         let data = self.data(node, node.inputs[i])?;
         self.upload(&self.graph.tensor(node.inputs[i]).name.clone(), data)
     }
@@ -271,7 +283,7 @@ impl<'a> Lowering<'a> {
                     &desc,
                     &x,
                     weight,
-                    bias.as_ref(),
+                    bias.as_deref(),
                     residual.as_deref(),
                     &out,
                 )?;
@@ -309,7 +321,7 @@ impl<'a> Lowering<'a> {
                     } else {
                         None
                     };
-                    return self.conv(node, &as_conv, &x, weight, bias_buffer.as_ref(), None, &out);
+                    return self.conv(node, &as_conv, &x, weight, bias_buffer.as_deref(), None, &out);
                 }
                 let name = self.graph.tensor(node.inputs[1]).name.clone();
                 let chunks = linear::row_chunks(m, k, self.ctx.max_binding())
@@ -326,14 +338,18 @@ impl<'a> Lowering<'a> {
                 } else {
                     None
                 };
-                let pairs: Vec<_> = chunks.iter().cloned().zip(buffers.iter()).collect();
+                let pairs: Vec<_> = chunks
+                    .iter()
+                    .cloned()
+                    .zip(buffers.iter().map(|b| b.as_ref()))
+                    .collect();
                 let launches = linear::launches(
                     self.ctx,
                     &node.name,
                     &desc,
                     &x,
                     &pairs,
-                    bias_buffer.as_ref().unwrap_or(&self.dummy),
+                    bias_buffer.as_deref().unwrap_or(&self.dummy),
                     &out,
                 )
                 .map_err(|e| kernel_err(node, e))?;

@@ -3,12 +3,12 @@
 use std::sync::{Arc, Mutex};
 
 use wgcnn_graph::{Graph, Tensor, TensorId, passes};
-use wgcnn_kernels::{Context, Launch, map_read};
+use wgcnn_kernels::{Context, Launch, map_read, map_read_with};
 
-use crate::ExecError;
 use crate::lower::Lowering;
 use crate::memory::MemoryPlan;
 use crate::profile::{self, OutputIo, Profile, ProfileMethod};
+use crate::{ExecError, WeightCache};
 
 /// What a plan holds, for `wgcnn bench` and logs.
 #[derive(Clone, Debug, Default)]
@@ -19,12 +19,24 @@ pub struct PlanStats {
     pub pipelines: usize,
     /// Bytes of activation buffers (after reuse).
     pub activation_bytes: u64,
-    /// Bytes of weight buffers.
+    /// Bytes of weight buffers the plan binds.
     pub weight_bytes: u64,
+    /// Bytes of those this plan uploaded (the rest were in its [`WeightCache`] already).
+    pub uploaded_weight_bytes: u64,
     /// Nodes in the optimized graph.
     pub nodes: usize,
     /// Multiply-accumulates per run.
     pub macs: u64,
+}
+
+/// Milliseconds to 0.1 for log fields (full precision only adds noise there).
+fn log_ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e4).round() / 10.0
+}
+
+/// MiB to 0.1 for log fields.
+fn log_mib(bytes: u64) -> f64 {
+    (bytes as f64 / 104857.6).round() / 10.0
 }
 
 struct Io {
@@ -35,6 +47,35 @@ struct Io {
 struct Output {
     io: Io,
     staging: wgpu::Buffer,
+}
+
+#[derive(Default)]
+struct RunState {
+    result: Option<Result<Vec<Tensor>, ExecError>>,
+    waker: Option<std::task::Waker>,
+}
+
+/// The outputs of a [`Plan::run_async`], when the run is done.
+pub struct RunFuture {
+    state: Arc<Mutex<RunState>>,
+}
+
+impl std::future::Future for RunFuture {
+    type Output = Result<Vec<Tensor>, ExecError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match s.result.take() {
+            Some(r) => std::task::Poll::Ready(r),
+            None => {
+                s.waker = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }
+    }
 }
 
 /// A graph lowered onto one device: buffers, bind groups and launches made once.
@@ -57,8 +98,18 @@ impl std::fmt::Debug for Plan {
 }
 
 impl Plan {
-    /// Lowers a bound graph onto `ctx`'s device.
+    /// Lowers a bound graph onto `ctx`'s device, with weight buffers of its own.
     pub fn new(ctx: Arc<Context>, graph: &Graph) -> Result<Plan, ExecError> {
+        Self::with_weights(ctx, graph, &WeightCache::default())
+    }
+
+    /// Lowers a bound graph onto `ctx`'s device, taking weight buffers from `weights` and
+    /// adding the ones it lacks: plans of one model at several sizes hold one copy.
+    pub fn with_weights(
+        ctx: Arc<Context>,
+        graph: &Graph,
+        weights: &WeightCache,
+    ) -> Result<Plan, ExecError> {
         if let Some(t) = graph.tensors.iter().find(|t| {
             matches!(
                 t.kind,
@@ -70,9 +121,42 @@ impl Plan {
                 t.name
             ))));
         }
+        let started = std::time::Instant::now();
+        let nodes_before = graph.nodes.len();
         let graph = passes::optimize(graph);
+        tracing::debug!(
+            nodes_before,
+            nodes_after = graph.nodes.len(),
+            "graph optimized (BatchNorm folded, residual adds and activations fused)"
+        );
         let memory = MemoryPlan::new(&graph);
         let limit = ctx.max_binding();
+        tracing::debug!(
+            slots = memory.slot_bytes.len(),
+            bytes = memory.slot_bytes.iter().sum::<u64>(),
+            largest = memory.slot_bytes.iter().max().copied().unwrap_or(0),
+            "activation buffers allotted by liveness"
+        );
+        // Linear weights over the largest binding are split by rows (see `lower.rs`); other
+        // constants that large fail there with `TooLarge`.
+        for node in &graph.nodes {
+            if let (wgcnn_graph::Op::Linear { .. }, Some(&w)) = (&node.op, node.inputs.get(1)) {
+                let t = graph.tensor(w);
+                let bytes = t.numel() as u64 * 4;
+                if let ([m, k], true) = (t.shape.as_slice(), bytes > limit) {
+                    let buffers =
+                        wgcnn_kernels::linear::row_chunks(*m, *k, limit).map_or(0, |c| c.len());
+                    tracing::info!(
+                        weight = %t.name,
+                        shape = ?t.shape,
+                        bytes,
+                        limit,
+                        buffers,
+                        "weight over the binding limit: split by rows"
+                    );
+                }
+            }
+        }
         for (i, t) in graph.tensors.iter().enumerate() {
             let bytes = t.numel() as u64 * 4;
             if memory.slot_of[i].is_some() && bytes > limit {
@@ -101,11 +185,18 @@ impl Plan {
                 )))
             })
             };
-        let mut lowering = Lowering::new(&ctx, &graph, &buffer_of, &memory.place_of);
+        let mut lowering = Lowering::new(&ctx, &graph, &buffer_of, &memory.place_of, weights);
         for node in &graph.nodes {
             lowering.node(node)?;
         }
-        let (launches, weight_bytes) = lowering.finish();
+        let (launches, weight_bytes, uploaded_weight_bytes) = lowering.finish();
+        let lowered = started.elapsed();
+        tracing::debug!(
+            launches = launches.len(),
+            weight_bytes,
+            ms = log_ms(lowered),
+            "lowered: launches, bind groups, weights uploaded"
+        );
 
         let inputs = graph
             .inputs
@@ -138,16 +229,44 @@ impl Plan {
             .collect::<Result<Vec<_>, ExecError>>()?;
         // Compile every pipeline now (lavapipe would at its first dispatch, inside the first
         // run) and save the on-disk pipeline cache.
+        let compile_started = std::time::Instant::now();
         let pipelines = ctx.compile_pipelines(&launches)?;
+        tracing::debug!(
+            pipelines,
+            ms = log_ms(compile_started.elapsed()),
+            "pipelines compiled"
+        );
+        ctx.take_error()?;
         let stats = PlanStats {
             launches: launches.len(),
             pipelines,
             activation_bytes: memory.slot_bytes.iter().sum(),
             weight_bytes,
+            uploaded_weight_bytes,
             nodes: graph.nodes.len(),
             macs: graph.macs(),
         };
-        tracing::debug!(?stats, "planned");
+        tracing::info!(
+            launches = stats.launches,
+            pipelines = stats.pipelines,
+            nodes = stats.nodes,
+            activation_mib = log_mib(stats.activation_bytes),
+            weight_mib = log_mib(stats.weight_bytes),
+            gmacs = (stats.macs as f64 / 1e6).round() / 1e3,
+            ms = log_ms(started.elapsed()),
+            "plan built"
+        );
+        // The weights live on the GPU now; the plan keeps the graph for its names and shapes
+        // only, not a CPU copy of every weight.
+        let mut graph = graph;
+        for t in &mut graph.tensors {
+            if matches!(
+                t.kind,
+                wgcnn_graph::TensorKind::Param | wgcnn_graph::TensorKind::Const
+            ) {
+                t.data = None;
+            }
+        }
         Ok(Plan {
             ctx,
             launches,
@@ -163,7 +282,7 @@ impl Plan {
         &self.stats
     }
 
-    /// The optimized graph this plan runs.
+    /// The optimized graph this plan runs (names and shapes; weight values are on the GPU only).
     pub fn graph(&self) -> &Graph {
         &self.graph
     }
@@ -232,6 +351,15 @@ impl Plan {
                     got: t.shape.clone(),
                 });
             }
+            let expected: usize = t.shape.iter().product();
+            if t.data.len() != expected {
+                return Err(ExecError::InputData {
+                    index: i,
+                    shape: t.shape.clone(),
+                    expected,
+                    got: t.data.len(),
+                });
+            }
             self.ctx
                 .queue
                 .write_buffer(&io.buffer, 0, bytemuck::cast_slice(&t.data));
@@ -249,9 +377,83 @@ impl Plan {
         self.submit_and_read(prepare)
     }
 
-    /// The GPU buffer of input `i`, for producers on the GPU (preprocessing).
+    /// The GPU buffer of input `i`, for producers on the GPU (preprocessing, another plan's
+    /// output): the tensor's values in its first `numel * 4` bytes.
     pub fn input_buffer(&self, i: usize) -> Option<&wgpu::Buffer> {
         self.inputs.get(i).map(|io| io.buffer.as_ref())
+    }
+
+    /// The GPU buffer holding output `i` after a run (its first `numel * 4` bytes), for work that
+    /// stays on the GPU: copy it into another plan's [`Plan::input_buffer`] in the same encoder,
+    /// or bind it in a pipeline of the application's. Valid until the plan runs again.
+    pub fn output_buffer(&self, i: usize) -> Option<&wgpu::Buffer> {
+        self.outputs.get(i).map(|o| o.io.buffer.as_ref())
+    }
+
+    /// Records the plan's launches into `encoder`, reading inputs from and leaving outputs in
+    /// the GPU buffers ([`Plan::input_buffer`], [`Plan::output_buffer`]): nothing is read back.
+    /// Chain plans by encoding one, copying its output buffer into the next one's input buffer,
+    /// and encoding the next; submit once. The caller keeps two submissions that use the same
+    /// plan from overlapping ([`Plan::run`] serializes its own runs with a lock).
+    pub fn encode(&self, encoder: &mut wgpu::CommandEncoder) {
+        self.ctx.encode(encoder, &self.launches);
+    }
+
+    /// As [`Plan::run`], writing the outputs into `outputs` and reusing their allocations (for
+    /// a server or a loop that runs the plan many times). `outputs` is resized to the plan's
+    /// output count; each tensor takes the output's shape.
+    pub fn run_into(&self, inputs: &[Tensor], outputs: &mut Vec<Tensor>) -> Result<(), ExecError> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.write_inputs(inputs)?;
+        let mut encoder = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("wgcnn run"),
+            });
+        self.ctx.encode(&mut encoder, &self.launches);
+        self.copy_outputs(&mut encoder);
+        self.ctx.queue.submit([encoder.finish()]);
+        outputs.resize_with(self.outputs.len(), || Tensor {
+            shape: Vec::new(),
+            data: Vec::new(),
+        });
+        let staging: Vec<&wgpu::Buffer> = self.outputs.iter().map(|o| &o.staging).collect();
+        map_read_with(&self.ctx, &staging, |i, values| {
+            let shape = &self.outputs[i].io.shape;
+            let n: usize = shape.iter().product();
+            let t = &mut outputs[i];
+            t.shape.clone_from(shape);
+            t.data.clear();
+            t.data.extend_from_slice(&values[..n.min(values.len())]);
+        })?;
+        self.ctx.take_error()?;
+        Ok(())
+    }
+
+    /// Runs on a thread of its own and returns a future of the outputs, for async servers: the
+    /// caller's executor is never blocked on the GPU. Works with any executor (no runtime is
+    /// assumed); runs of one plan still execute one at a time.
+    pub fn run_async(self: &Arc<Self>, inputs: Vec<Tensor>) -> RunFuture {
+        let state = Arc::new(Mutex::new(RunState::default()));
+        let (plan, shared) = (self.clone(), state.clone());
+        let spawned = std::thread::Builder::new()
+            .name("wgcnn-run".into())
+            .spawn(move || {
+                let result = plan.run(&inputs);
+                let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                s.result = Some(result);
+                if let Some(w) = s.waker.take() {
+                    w.wake();
+                }
+            });
+        if let Err(e) = spawned {
+            state.lock().unwrap_or_else(|p| p.into_inner()).result =
+                Some(Err(ExecError::Kernel(wgcnn_kernels::KernelError::Device(
+                    format!("could not start a thread for the run: {e}"),
+                ))));
+        }
+        RunFuture { state }
     }
 
     fn submit_and_read(
@@ -268,7 +470,9 @@ impl Plan {
         self.ctx.encode(&mut encoder, &self.launches);
         self.copy_outputs(&mut encoder);
         self.ctx.queue.submit([encoder.finish()]);
-        self.read_outputs()
+        let outputs = self.read_outputs();
+        self.ctx.take_error()?;
+        outputs
     }
 
     /// Records the copies of the outputs into their staging buffers.

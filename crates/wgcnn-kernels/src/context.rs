@@ -10,18 +10,80 @@ use wgpu::util::DeviceExt;
 use crate::KernelError;
 use crate::pipeline_cache::{self, CacheStatus, DiskCache};
 
-/// How to pick the adapter and where to keep compiled pipelines.
+/// How to pick the adapter and where to keep compiled pipelines. The library reads no
+/// environment variable: the CLI maps `WGCNN_ADAPTER`, `WGCNN_NO_CACHE` and `WGCNN_CACHE_DIR`
+/// onto these fields.
 #[derive(Clone, Debug, Default)]
 pub struct ContextOptions {
-    /// Case-insensitive substring of the adapter name (`llvmpipe`, `nvidia`); falls back to the
-    /// `WGCNN_ADAPTER` environment variable, then to wgpu's high-performance choice.
+    /// Case-insensitive substring of the adapter name (`llvmpipe`, `nvidia`); `None` takes
+    /// wgpu's choice for [`ContextOptions::power_preference`].
     pub adapter: Option<String>,
-    /// Neither read nor write the on-disk pipeline cache (see [`crate::pipeline_cache`]);
-    /// `WGCNN_NO_CACHE=1` does the same.
+    /// Backends to look at; `None`: Vulkan, Metal and DX12 (`wgpu::Backends::PRIMARY`).
+    pub backends: Option<wgpu::Backends>,
+    /// Which adapter wgpu prefers when none is named; `None`: high performance.
+    pub power_preference: Option<wgpu::PowerPreference>,
+    /// Neither read nor write the on-disk pipeline cache (see [`crate::pipeline_cache`]).
     pub no_cache: bool,
-    /// Directory of the on-disk pipeline cache; default `$WGCNN_CACHE_DIR`, then `wgcnn` in the
-    /// user's cache directory.
+    /// Directory of the on-disk pipeline cache; default `wgcnn` in the user's cache directory.
     pub cache_dir: Option<PathBuf>,
+    /// Which kernel variants plans may choose ([`Variants::Auto`]: per layer and device).
+    pub variants: Variants,
+}
+
+/// The kernel families plans choose from. `Auto` picks per layer and device from measurements;
+/// the others force one family wherever it applies, so every path can be tested on any device
+/// that has the features it needs (the network tests run under each).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Variants {
+    /// Per layer and device (subgroup kernels where subgroups of >= 8 lanes exist, Winograd
+    /// where it pays, cooperative reductions on discrete GPUs).
+    #[default]
+    Auto,
+    /// Only the portable kernels: no subgroup operations, no Winograd, no cooperative
+    /// reductions. What a device without subgroups runs.
+    Portable,
+    /// Subgroup kernels wherever a layer fits one; no Winograd.
+    Subgroup,
+    /// Winograd F(2x2, 3x3) for every 3x3 stride-1 convolution (needs subgroups).
+    Winograd,
+    /// Cooperative (one workgroup per row) softmax and pooling reductions wherever they apply;
+    /// convolutions as `Auto`.
+    Cooperative,
+}
+
+impl Variants {
+    /// Every forced set, for tests.
+    pub const FORCED: [Variants; 4] = [
+        Variants::Portable,
+        Variants::Subgroup,
+        Variants::Winograd,
+        Variants::Cooperative,
+    ];
+
+    /// The name `--kernels` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variants::Auto => "auto",
+            Variants::Portable => "portable",
+            Variants::Subgroup => "subgroup",
+            Variants::Winograd => "winograd",
+            Variants::Cooperative => "cooperative",
+        }
+    }
+}
+
+impl std::str::FromStr for Variants {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Variants::Auto]
+            .into_iter()
+            .chain(Variants::FORCED)
+            .find(|v| v.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                format!("unknown kernel set {s:?}: auto, portable, subgroup, winograd or cooperative")
+            })
+    }
 }
 
 /// What one binding of a kernel is. Binding 0 is always the params uniform; the storage
@@ -64,17 +126,26 @@ pub struct Launch {
 
 /// Adapter, device, queue and the kernel cache.
 pub struct Context {
-    pub instance: wgpu::Instance,
-    pub adapter: wgpu::Adapter,
+    /// The instance and adapter the context opened; `None` when it was handed a device
+    /// ([`Context::from_wgpu`]).
+    pub instance: Option<wgpu::Instance>,
+    pub adapter: Option<wgpu::Adapter>,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// The kernel families plans may choose from.
+    pub variants: Variants,
     kernels: Mutex<HashMap<String, Arc<Kernel>>>,
     /// wgpu's pipeline cache and its file, where enabled and supported.
     pub(crate) disk_cache: Option<DiskCache>,
     cache_status: CacheStatus,
+    /// Validation and out-of-memory errors wgpu raised outside an error scope, kept until the
+    /// next [`Context::take_error`] instead of wgpu's default of panicking.
+    errors: Arc<Mutex<Vec<String>>>,
+    /// Set by wgpu when the device is lost.
+    lost: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -93,33 +164,62 @@ const WANTED_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
     .union(wgpu::Features::PIPELINE_CACHE)
     .union(wgpu::Features::SUBGROUP);
 
-fn new_instance() -> wgpu::Instance {
+/// The largest storage binding a plan uses, whatever the device allows: kernels index f32
+/// elements with u32 and some compute byte offsets, so 2 GiB keeps every index in range.
+pub const MAX_BINDING_CAP: u64 = 1 << 31;
+
+/// Limits every kernel fits in (WebGPU's defaults for compute): a device handed to
+/// [`Context::from_wgpu`] must offer at least these. Workgroup memory stays within 16 KiB and
+/// workgroups within 256 invocations (a CPU-only test checks every shader).
+pub fn required_limits() -> wgpu::Limits {
+    let d = wgpu::Limits::default();
+    wgpu::Limits {
+        max_compute_workgroup_storage_size: 16_384,
+        max_compute_invocations_per_workgroup: 256,
+        max_compute_workgroup_size_x: 256,
+        max_compute_workgroup_size_y: 256,
+        max_compute_workgroup_size_z: 64,
+        max_compute_workgroups_per_dimension: 65_535,
+        max_storage_buffers_per_shader_stage: 8,
+        max_storage_buffer_binding_size: d.max_storage_buffer_binding_size,
+        max_uniform_buffer_binding_size: d.max_uniform_buffer_binding_size,
+        ..wgpu::Limits::downlevel_defaults()
+    }
+}
+
+fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    desc.backends = wgpu::Backends::PRIMARY;
+    desc.backends = backends;
     wgpu::Instance::new(desc)
 }
 
 /// Every adapter wgpu can see, for `wgcnn info`.
 pub fn enumerate_adapters() -> Vec<wgpu::AdapterInfo> {
-    let instance = new_instance();
+    let instance = new_instance(wgpu::Backends::PRIMARY);
     pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
         .iter()
         .map(|a| a.get_info())
         .collect()
 }
 
+/// The fields of `have` below `need`, as `name: have < need`.
+fn missing_limits(have: &wgpu::Limits, need: &wgpu::Limits) -> Vec<String> {
+    let mut out = Vec::new();
+    need.check_limits_with_fail_fn(have, false, |name, need, have| {
+        out.push(format!("{name}: the device has {have}, wgcnn needs {need}"));
+    });
+    out
+}
+
 impl Context {
     /// Picks an adapter and opens a device with the adapter's full limits.
     pub fn new(options: &ContextOptions) -> Result<Self, KernelError> {
-        let instance = new_instance();
-        let wanted = options
-            .adapter
-            .clone()
-            .or_else(|| std::env::var("WGCNN_ADAPTER").ok())
-            .filter(|s| !s.is_empty());
+        let backends = options.backends.unwrap_or(wgpu::Backends::PRIMARY);
+        let instance = new_instance(backends);
+        let wanted = options.adapter.clone().filter(|s| !s.is_empty());
         let adapter = match &wanted {
             Some(name) => {
-                let all = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+                let all = pollster::block_on(instance.enumerate_adapters(backends));
                 let names: Vec<String> = all.iter().map(|a| a.get_info().name).collect();
                 let needle = name.to_lowercase();
                 all.into_iter()
@@ -130,7 +230,9 @@ impl Context {
                     })?
             }
             None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
+                power_preference: options
+                    .power_preference
+                    .unwrap_or(wgpu::PowerPreference::HighPerformance),
                 force_fallback_adapter: false,
                 compatible_surface: None,
                 apply_limit_buckets: false,
@@ -142,6 +244,13 @@ impl Context {
         };
         let info = adapter.get_info();
         let limits = adapter.limits();
+        let missing = missing_limits(&limits, &required_limits());
+        if !missing.is_empty() {
+            return Err(KernelError::Limits {
+                adapter: info.name.clone(),
+                missing,
+            });
+        }
         let features = adapter.features() & WANTED_FEATURES;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgcnn"),
@@ -153,13 +262,71 @@ impl Context {
         }))
         .map_err(|e| KernelError::Device(e.to_string()))?;
         tracing::info!(adapter = %info.name, backend = ?info.backend, driver = %info.driver_info, "opened device");
-        let (disk_cache, cache_status) = if options.no_cache || pipeline_cache::disabled_by_env() {
+        Ok(Self::assemble(
+            Some(instance),
+            Some(adapter),
+            device,
+            queue,
+            options,
+        ))
+    }
+
+    /// Runs on a device the application already has (a renderer's, bevy's): its features and
+    /// limits are used as they are. The device must offer [`required_limits`]; subgroup kernels
+    /// are used only if it was created with `Features::SUBGROUP`, the profiler's timestamps only
+    /// with `TIMESTAMP_QUERY`. The engine installs no uncaptured-error handler on a device it
+    /// did not create: wgpu errors there reach the application's handler.
+    pub fn from_wgpu(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        options: &ContextOptions,
+    ) -> Result<Self, KernelError> {
+        let info = device.adapter_info();
+        let missing = missing_limits(&device.limits(), &required_limits());
+        if !missing.is_empty() {
+            return Err(KernelError::Limits {
+                adapter: info.name,
+                missing,
+            });
+        }
+        Ok(Self::assemble(None, None, device, queue, options))
+    }
+
+    fn assemble(
+        instance: Option<wgpu::Instance>,
+        adapter: Option<wgpu::Adapter>,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        options: &ContextOptions,
+    ) -> Self {
+        let info = device.adapter_info();
+        let limits = device.limits();
+        let features = device.features();
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let lost = Arc::new(Mutex::new(None));
+        if adapter.is_some() {
+            // Our own device: keep wgpu's errors as typed errors of the call that caused them
+            // instead of wgpu's default handler, which panics.
+            let sink = errors.clone();
+            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                let mut v = sink.lock().unwrap_or_else(|p| p.into_inner());
+                if v.len() < 16 {
+                    v.push(e.to_string());
+                }
+            }));
+            let sink = lost.clone();
+            device.set_device_lost_callback(move |reason, message| {
+                *sink.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(format!("{reason:?}: {message}"));
+            });
+        }
+        let (disk_cache, cache_status) = if options.no_cache {
             (None, CacheStatus::Disabled)
         } else if !features.contains(wgpu::Features::PIPELINE_CACHE) {
             (
                 None,
                 CacheStatus::Unsupported(format!(
-                    "the adapter has no PIPELINE_CACHE feature ({:?})",
+                    "the device has no PIPELINE_CACHE feature ({:?})",
                     info.backend
                 )),
             )
@@ -169,12 +336,12 @@ impl Context {
                 None => (
                     None,
                     CacheStatus::Unsupported(
-                        "no cache directory: set WGCNN_CACHE_DIR or HOME".into(),
+                        "no cache directory: set one in the options (--cache-dir) or HOME".into(),
                     ),
                 ),
             }
         };
-        Ok(Context {
+        Context {
             instance,
             adapter,
             device,
@@ -182,10 +349,38 @@ impl Context {
             info,
             limits,
             features,
+            variants: options.variants,
             kernels: Mutex::new(HashMap::new()),
             disk_cache,
             cache_status,
-        })
+            errors,
+            lost,
+        }
+    }
+
+    /// The first wgpu error raised since the last call (validation, out of memory), or a lost
+    /// device, as a typed error; `Ok` when there was none. Plans call it after building and
+    /// after every run, so a GPU failure surfaces as an error of that call, not a panic.
+    pub fn take_error(&self) -> Result<(), KernelError> {
+        if let Some(reason) = self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Err(KernelError::DeviceLost(reason));
+        }
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            let first = errors.remove(0);
+            errors.clear();
+            Err(KernelError::Gpu(first))
+        }
+    }
+
+    /// The adapter's feature support (the device's where the context was handed one).
+    pub fn adapter_features(&self) -> wgpu::Features {
+        self.adapter
+            .as_ref()
+            .map(|a| a.features())
+            .unwrap_or(self.features)
     }
 
     /// What happened to the on-disk pipeline cache when the context opened.
@@ -250,6 +445,7 @@ impl Context {
         self.limits
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size)
+            .min(MAX_BINDING_CAP)
     }
 
     /// The compiled kernel for `spec` with WGSL `override` constants, made once and shared.
@@ -481,6 +677,18 @@ pub fn encode_launch(pass: &mut wgpu::ComputePass<'_>, l: &Launch) {
 /// Maps `buffers` (MAP_READ, already written by a submitted copy), waits, and returns their
 /// contents as f32.
 pub fn map_read(ctx: &Context, buffers: &[&wgpu::Buffer]) -> Result<Vec<Vec<f32>>, KernelError> {
+    let mut out = vec![Vec::new(); buffers.len()];
+    map_read_with(ctx, buffers, |i, values| out[i] = values.to_vec())?;
+    Ok(out)
+}
+
+/// Maps `buffers` as [`map_read`] does and hands each one's contents to `take(index, values)`
+/// while mapped (copy them where they are needed: no allocation of ours).
+pub fn map_read_with(
+    ctx: &Context,
+    buffers: &[&wgpu::Buffer],
+    mut take: impl FnMut(usize, &[f32]),
+) -> Result<(), KernelError> {
     let (tx, rx) = std::sync::mpsc::channel();
     for (i, b) in buffers.iter().enumerate() {
         let tx = tx.clone();
@@ -493,17 +701,16 @@ pub fn map_read(ctx: &Context, buffers: &[&wgpu::Buffer]) -> Result<Vec<Vec<f32>
         let (_, r) = rx.recv().map_err(|e| KernelError::Map(e.to_string()))?;
         r.map_err(|e| KernelError::Map(e.to_string()))?;
     }
-    let mut out = Vec::with_capacity(buffers.len());
-    for b in buffers {
+    for (i, b) in buffers.iter().enumerate() {
         {
             let view = b
                 .get_mapped_range(..)
                 .map_err(|e| KernelError::Map(e.to_string()))?;
-            out.push(bytemuck::cast_slice::<u8, f32>(&view).to_vec());
+            take(i, bytemuck::cast_slice::<u8, f32>(&view));
         }
         b.unmap();
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Splits `n` workgroups into a grid no axis of which exceeds `max` (65 535 by default):

@@ -41,11 +41,15 @@ pub mod segment_keys;
 pub mod topk_sort;
 
 #[cfg(test)]
+mod layout_tests;
+#[cfg(test)]
+mod limits_tests;
+#[cfg(test)]
 mod testing;
 
 pub use context::{
-    Access, Context, ContextOptions, Kernel, KernelSpec, Launch, encode_launch, enumerate_adapters,
-    grid, map_read,
+    Access, Context, ContextOptions, Kernel, KernelSpec, Launch, MAX_BINDING_CAP, Variants,
+    encode_launch, enumerate_adapters, grid, map_read, map_read_with, required_limits,
 };
 pub use pipeline_cache::CacheStatus;
 
@@ -54,8 +58,9 @@ pub const MAX_GROUPS: u32 = 65_535;
 
 /// Errors of the GPU layer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KernelError {
-    #[error("no GPU adapter{}; adapters seen: {}. Install a Vulkan driver (e.g. Mesa's lavapipe: `apt-get install mesa-vulkan-drivers`) or pick another with --adapter/WGCNN_ADAPTER",
+    #[error("no GPU adapter{}; adapters seen: {}. Install a Vulkan driver (e.g. Mesa's lavapipe: `apt-get install mesa-vulkan-drivers`) or pick another by name (--adapter, WGCNN_ADAPTER)",
         requested.as_ref().map(|r| format!(" matching {r:?}")).unwrap_or_default(),
         if available.is_empty() { "none".to_string() } else { available.join(", ") })]
     NoAdapter {
@@ -64,6 +69,15 @@ pub enum KernelError {
     },
     #[error("could not open the GPU device: {0}")]
     Device(String),
+    #[error("the GPU device of {adapter} is below the limits wgcnn's kernels need: {}", missing.join("; "))]
+    Limits {
+        adapter: String,
+        missing: Vec<String>,
+    },
+    #[error("the GPU reported an error: {0}")]
+    Gpu(String),
+    #[error("the GPU device was lost ({0}); open a new engine")]
+    DeviceLost(String),
     #[error("could not read a GPU buffer back: {0}")]
     Map(String),
     #[error("{what} needs {needed} bytes in one binding; the device allows {limit}")]

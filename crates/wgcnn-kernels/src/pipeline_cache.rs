@@ -3,13 +3,15 @@
 //! when the context drops.
 //!
 //! The file is `<cache dir>/pipelines-<wgpu adapter key>-<driver hash>.bin`, where the cache dir
-//! is [`ContextOptions::cache_dir`](crate::ContextOptions::cache_dir), else `$WGCNN_CACHE_DIR`,
-//! else `wgcnn` in the user's cache directory ([`user_cache_dir`]). Its bytes are wgpu's
+//! is [`ContextOptions::cache_dir`](crate::ContextOptions::cache_dir), else `wgcnn` in the user's
+//! cache directory ([`user_cache_dir`]). Its bytes are wgpu's
 //! `get_data()` inside a small envelope of ours (magic, length, FNV-1a hash), so a truncated or
 //! damaged file is refused before the driver sees it; wgpu then checks its own header (adapter,
 //! driver's cache UUID, length) and a foreign or stale cache is dropped as well. Files are
 //! replaced atomically (temporary file + rename), so concurrent processes never read half a file.
-//! `no_cache` / `WGCNN_NO_CACHE=1` neither reads nor writes anything.
+//! `no_cache` neither reads nor writes anything. The library reads no environment variable; the
+//! CLI maps `WGCNN_NO_CACHE` and `WGCNN_CACHE_DIR` onto the options ([`no_cache_from_env`],
+//! [`cache_dir_from_env`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -109,8 +111,9 @@ pub fn user_cache_dir() -> Option<PathBuf> {
     }
 }
 
-/// Whether `WGCNN_NO_CACHE` asks to skip the cache.
-pub(crate) fn disabled_by_env() -> bool {
+/// Whether `WGCNN_NO_CACHE` asks to skip the cache (for programs that honour the variable, as
+/// the CLI does; the library itself reads no environment).
+pub fn no_cache_from_env() -> bool {
     std::env::var(NO_CACHE_ENV).is_ok_and(|v| {
         !matches!(
             v.trim().to_ascii_lowercase().as_str(),
@@ -119,15 +122,17 @@ pub(crate) fn disabled_by_env() -> bool {
     })
 }
 
-/// The cache directory: `explicit`, else `$WGCNN_CACHE_DIR`, else `<user cache dir>/wgcnn`.
+/// `$WGCNN_CACHE_DIR` when set and not empty (for programs that honour it, as the CLI does).
+pub fn cache_dir_from_env() -> Option<PathBuf> {
+    std::env::var_os(CACHE_DIR_ENV)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The cache directory: `explicit`, else `<user cache dir>/wgcnn`.
 pub(crate) fn cache_dir(explicit: Option<&Path>) -> Option<PathBuf> {
     explicit
         .map(Path::to_path_buf)
-        .or_else(|| {
-            std::env::var_os(CACHE_DIR_ENV)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
         .or_else(|| user_cache_dir().map(|d| d.join("wgcnn")))
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::{Access, Context, Kernel, KernelSpec, Launch, MAX_GROUPS, grid, shaders};
+use crate::{Access, Context, Kernel, KernelSpec, Launch, MAX_GROUPS, Variants, grid, shaders};
 
 pub const SPEC: KernelSpec = KernelSpec {
     name: "softmax",
@@ -28,9 +28,14 @@ const WORKGROUP: u32 = 64;
 /// Whether a reduction of `len` elements per output takes the cooperative mapping (one
 /// workgroup of [`WORKGROUP`] invocations per output): on GPU adapters when `len` is
 /// `min_len` or more, never on CPU adapters (where one invocation per output measured
-/// faster). Shared with `adaptive_avgpool2d`.
+/// faster). [`Variants::Cooperative`] takes it for every reduction longer than one element,
+/// [`Variants::Portable`] never. Shared with `adaptive_avgpool2d`.
 pub(crate) fn cooperative(ctx: &Context, len: usize, min_len: usize) -> bool {
-    len >= min_len && ctx.info.device_type != wgpu::DeviceType::Cpu
+    match ctx.variants {
+        Variants::Cooperative => len > 1,
+        Variants::Portable => false,
+        _ => len >= min_len && ctx.info.device_type != wgpu::DeviceType::Cpu,
+    }
 }
 
 /// The workgroups of `outputs` outputs: one each when `cooperative` is 1, else one invocation

@@ -3,10 +3,11 @@
 //! the network and the softmax all run on the GPU in one submission per batch.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wgcnn_graph::{Graph, Op, Tensor};
+use wgcnn_exec::{Plan, WeightCache};
+use wgcnn_graph::{Graph, Op, Tensor, WeightSource};
 use wgcnn_kernels::preprocess::{self, Filter, PreprocessParams, Transform};
 use wgcnn_kernels::{Launch, encode_launch};
 use wgcnn_models::{BuildOptions, Interpolation, ModelInfo};
@@ -15,21 +16,24 @@ use crate::image::RgbImage;
 use crate::{Engine, Error};
 
 /// ImageNet-1k class names, in index order.
-pub const IMAGENET_LABELS: &str = include_str!("../../../assets/imagenet.txt");
+pub const IMAGENET_LABELS: &str = include_str!("../assets/imagenet.txt");
 
 /// The model `wgcnn classify` uses when none is named.
 pub const DEFAULT_MODEL: &str = "tf_efficientnet_lite0";
 
-/// Where the bundled assets are: `$WGCNN_ASSETS`, else the source checkout's `assets/`.
-pub fn assets_dir() -> PathBuf {
-    std::env::var_os("WGCNN_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets"))
-}
+/// The default model's weights (timm's `tf_efficientnet_lite0`, ImageNet-1k, Apache-2.0),
+/// built into the library so a copied or installed binary classifies with nothing beside it.
+pub static DEFAULT_WEIGHTS: &[u8] = include_bytes!("../assets/tf_efficientnet_lite0.safetensors");
 
-/// The weights file of the default model.
-pub fn default_weights() -> PathBuf {
-    assets_dir().join("tf_efficientnet_lite0.safetensors")
+/// The name the bundled weights go by in messages.
+const DEFAULT_WEIGHTS_NAME: &str = "<bundled tf_efficientnet_lite0.safetensors>";
+
+/// The default model's weights as a weight source.
+pub fn default_weights() -> Result<wgcnn_io::SafetensorsFile, Error> {
+    Ok(wgcnn_io::SafetensorsFile::from_bytes(
+        DEFAULT_WEIGHTS_NAME,
+        DEFAULT_WEIGHTS.to_vec(),
+    )?)
 }
 
 /// How to build a classifier.
@@ -85,15 +89,31 @@ struct Staging {
     launches: Vec<Launch>,
 }
 
+/// The plan for one batch size, with its preprocessing staging.
+struct BatchPlan {
+    plan: Plan,
+    staging: Mutex<Option<Staging>>,
+}
+
+/// Builds the bound graph of the network at another batch size (for partial batches).
+type Rebuild = Box<dyn Fn(usize) -> Result<Graph, Error> + Send + Sync>;
+
 /// A network ready to classify images.
 pub struct Classifier {
     engine: Engine,
     name: String,
-    plan: wgcnn_exec::Plan,
     transform: Transform,
     batch: usize,
     labels: Vec<String>,
-    staging: Mutex<Option<Staging>>,
+    /// The plan at the full batch size.
+    full: Arc<BatchPlan>,
+    /// Plans for smaller batches (the last partial batch of a run), made on first use.
+    partial: Mutex<Vec<(usize, Arc<BatchPlan>)>>,
+    /// How to make them; `None` for a graph given as is ([`Classifier::from_graph`]), whose
+    /// partial batches run the full plan.
+    rebuild: Option<Rebuild>,
+    /// Weight buffers shared by every plan.
+    weights: Arc<WeightCache>,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -139,30 +159,42 @@ impl Classifier {
     /// Builds `options.model`, binds its weights, and plans it with a softmax head.
     pub fn new(engine: &Engine, options: &ClassifierOptions) -> Result<Classifier, Error> {
         let info = wgcnn_models::find(&options.model)?;
-        let weights = match &options.weights {
-            Some(p) => p.clone(),
-            None if info.name == DEFAULT_MODEL => default_weights(),
+        let (path, source): (PathBuf, Arc<dyn WeightSource + Send + Sync>) = match &options.weights
+        {
+            Some(p) => (p.clone(), Arc::from(wgcnn_io::open_weights(p)?)),
+            None if info.name == DEFAULT_MODEL => {
+                (DEFAULT_WEIGHTS_NAME.into(), Arc::new(default_weights()?))
+            }
             None => {
                 return Err(Error::NoWeights {
                     model: info.name.to_string(),
                 });
             }
         };
-        let source = wgcnn_io::open_weights(&weights)?;
         let transform = options.transform.unwrap_or_else(|| model_transform(info));
-        let batch = options.batch.max(1);
-        let build = BuildOptions {
-            batch,
-            height: transform.crop,
-            width: transform.crop,
-            classes: info.classes,
-        };
-        let mut graph = info.graph(&build)?;
-        graph.bind(source.as_ref()).map_err(|e| Error::Weights {
-            path: weights.clone(),
-            source: e,
-        })?;
-        Self::from_graph(engine, info.name, graph, transform, options.labels.clone())
+        let rebuild: Rebuild = Box::new(move |batch| {
+            let build = BuildOptions {
+                batch,
+                height: transform.crop,
+                width: transform.crop,
+                classes: info.classes,
+            };
+            let mut graph = info.graph(&build)?;
+            graph.bind(source.as_ref()).map_err(|e| Error::Weights {
+                path: path.clone(),
+                source: e,
+            })?;
+            Ok(graph)
+        });
+        let graph = rebuild(options.batch.max(1))?;
+        Self::assemble(
+            engine,
+            info.name,
+            graph,
+            transform,
+            options.labels.clone(),
+            Some(rebuild),
+        )
     }
 
     /// Loads an ONNX classifier (one `[N, C, H, W]` input, one `[N, classes]` output). ONNX
@@ -192,10 +224,10 @@ impl Classifier {
                 let (channels, size) = match shape.as_slice() {
                     [_, c, h, w] if h == w => (*c, *h),
                     _ => {
-                        return Err(Error::Model(format!(
-                            "{}: input {shape:?} is not a square NCHW image; pass the size and preprocessing explicitly",
-                            path.display()
-                        )));
+                        return Err(Error::NonSquareInput {
+                            path: path.to_path_buf(),
+                            shape,
+                        });
                     }
                 };
                 onnx_default_transform(channels, size)
@@ -205,50 +237,77 @@ impl Classifier {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "onnx".into());
-        Self::from_graph(
+        let file = path.to_path_buf();
+        let rebuild: Rebuild = Box::new(move |batch| {
+            let options = wgcnn_io::onnx::OnnxOptions { batch };
+            Ok(wgcnn_io::onnx::load_onnx(&file, &options)?.graph)
+        });
+        Self::assemble(
             engine,
             &name,
             model.graph,
             transform,
             options.labels.clone(),
+            Some(rebuild),
         )
     }
 
     /// Plans an already bound graph (one `[N, C, H, W]` input, one `[N, classes]` output) with
-    /// the given preprocessing; used for ONNX models and custom graphs.
+    /// the given preprocessing, for custom graphs. A partial batch runs the whole batch's plan
+    /// (the graph cannot be rebuilt at another size); [`Classifier::new`] and
+    /// [`Classifier::from_onnx`] compute only the images given.
     pub fn from_graph(
         engine: &Engine,
         name: &str,
-        mut graph: Graph,
+        graph: Graph,
         transform: Transform,
         labels: Option<Vec<String>>,
+    ) -> Result<Classifier, Error> {
+        Self::assemble(engine, name, graph, transform, labels, None)
+    }
+
+    fn assemble(
+        engine: &Engine,
+        name: &str,
+        graph: Graph,
+        transform: Transform,
+        labels: Option<Vec<String>>,
+        rebuild: Option<Rebuild>,
     ) -> Result<Classifier, Error> {
         let (input, logits) = match (graph.inputs.as_slice(), graph.outputs.as_slice()) {
             ([i], [o]) => (*i, *o),
             _ => {
-                return Err(Error::Model(format!(
-                    "{name}: a classifier needs one input and one output"
-                )));
+                return Err(Error::NotAClassifier {
+                    model: name.to_string(),
+                    detail: format!(
+                        "a classifier has one input and one output; this graph has {} and {}",
+                        graph.inputs.len(),
+                        graph.outputs.len()
+                    ),
+                });
             }
         };
         let in_shape = graph.shape(input).to_vec();
         let out_shape = graph.shape(logits).to_vec();
         if in_shape.len() != 4 || out_shape.len() != 2 || in_shape[1] != transform.channels {
-            return Err(Error::Model(format!(
-                "{name}: input {in_shape:?} / output {out_shape:?} do not fit a classifier of {}-channel images",
-                transform.channels
-            )));
+            return Err(Error::NotAClassifier {
+                model: name.to_string(),
+                detail: format!(
+                    "input {in_shape:?} / output {out_shape:?} do not fit a classifier of {}-channel images",
+                    transform.channels
+                ),
+            });
         }
         if in_shape[2] != transform.crop || in_shape[3] != transform.crop {
-            return Err(Error::Model(format!(
-                "{name}: input is {}x{} but the preprocessing crops {}x{}",
-                in_shape[2], in_shape[3], transform.crop, transform.crop
-            )));
+            return Err(Error::CropMismatch {
+                model: name.to_string(),
+                height: in_shape[2],
+                width: in_shape[3],
+                crop: transform.crop,
+            });
         }
-        // Softmax on the GPU; the logits stay an output too.
-        let probs = graph.push_node("softmax", Op::Softmax { axis: 1 }, &[logits])?;
-        graph.outputs.push(probs);
-        let plan = engine.plan(&graph)?;
+        let weights = WeightCache::new();
+        let full = Arc::new(batch_plan(engine, graph, &weights)?);
         let classes = out_shape[1];
         let labels = match labels {
             Some(l) => l,
@@ -258,11 +317,13 @@ impl Classifier {
         Ok(Classifier {
             engine: engine.clone(),
             name: name.to_string(),
-            plan,
             transform,
             batch: in_shape[0],
             labels,
-            staging: Mutex::new(None),
+            full,
+            partial: Mutex::new(Vec::new()),
+            rebuild,
+            weights,
         })
     }
 
@@ -279,14 +340,44 @@ impl Classifier {
         &self.transform
     }
 
-    pub fn plan(&self) -> &wgcnn_exec::Plan {
-        &self.plan
+    /// The plan at the full batch size.
+    pub fn plan(&self) -> &Plan {
+        &self.full.plan
+    }
+
+    /// Batch sizes planned so far: the full one first, then partial ones in the order made.
+    pub fn planned_batches(&self) -> Vec<usize> {
+        let partial = self.partial.lock().unwrap_or_else(|p| p.into_inner());
+        std::iter::once(self.batch)
+            .chain(partial.iter().map(|(n, _)| *n))
+            .collect()
+    }
+
+    /// Bytes of GPU memory the weights take (one copy, shared by every batch size's plan).
+    pub fn weight_bytes(&self) -> u64 {
+        self.weights.bytes()
     }
 
     /// Logits of an already preprocessed input `[batch, C, H, W]`.
     pub fn logits(&self, input: &Tensor) -> Result<Tensor, Error> {
-        let mut out = self.plan.run(std::slice::from_ref(input))?;
+        let mut out = self.full.plan.run(std::slice::from_ref(input))?;
         Ok(out.swap_remove(0))
+    }
+
+    /// The plan for `n` images: the full one, or one of exactly `n` images where the network
+    /// can be rebuilt at that size (made once, sharing the weights).
+    fn plan_for(&self, n: usize) -> Result<Arc<BatchPlan>, Error> {
+        let Some(rebuild) = self.rebuild.as_ref().filter(|_| n < self.batch) else {
+            return Ok(self.full.clone());
+        };
+        let mut partial = self.partial.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, p)) = partial.iter().find(|(size, _)| *size == n) {
+            return Ok(p.clone());
+        }
+        let plan = Arc::new(batch_plan(&self.engine, rebuild(n)?, &self.weights)?);
+        tracing::debug!(model = %self.name, batch = n, "planned a partial batch");
+        partial.push((n, plan.clone()));
+        Ok(plan)
     }
 
     /// Top-`k` classes of one image file.
@@ -306,7 +397,7 @@ impl Classifier {
         images: &[RgbImage],
         k: usize,
     ) -> Result<(Vec<Vec<Prediction>>, Timings), Error> {
-        let (out, timings) = self.run_images(images)?;
+        let (out, timings, _) = self.run_images(images)?;
         let probs = &out[1];
         let classes = probs.shape[1];
         let top = (0..images.len())
@@ -317,13 +408,10 @@ impl Classifier {
 
     /// The network input the GPU preprocessing makes of one image (for checks and debugging).
     pub fn preprocess(&self, image: &RgbImage) -> Result<Tensor, Error> {
-        self.run_images(std::slice::from_ref(image))?;
+        let (_, _, used) = self.run_images(std::slice::from_ref(image))?;
         let ctx = self.engine.context();
-        let input = self
-            .plan
-            .input_buffer(0)
-            .ok_or_else(|| Error::Model("plan has no input".into()))?;
-        let shape = self.plan.input_shapes().remove(0);
+        let input = used.plan.input_buffer(0).ok_or(Error::Internal("plan has no input"))?;
+        let shape = used.plan.input_shapes().remove(0);
         let per_image: usize = shape[1..].iter().product();
         let data = ctx.read(input, per_image)?;
         let mut one = shape;
@@ -331,25 +419,27 @@ impl Classifier {
         Ok(Tensor { shape: one, data })
     }
 
-    /// Uploads and preprocesses `images` and runs the network: outputs `[logits, probabilities]`.
-    fn run_images(&self, images: &[RgbImage]) -> Result<(Vec<Tensor>, Timings), Error> {
+    /// Uploads and preprocesses `images` and runs the network: outputs `[logits, probabilities]`
+    /// (rows past `images.len()` are unused), with the plan that ran.
+    fn run_images(
+        &self,
+        images: &[RgbImage],
+    ) -> Result<(Vec<Tensor>, Timings, Arc<BatchPlan>), Error> {
         if images.is_empty() || images.len() > self.batch {
-            return Err(Error::Model(format!(
-                "a batch takes 1..={} images, got {}",
-                self.batch,
-                images.len()
-            )));
+            return Err(Error::BatchSize {
+                max: self.batch,
+                got: images.len(),
+            });
         }
         let started = Instant::now();
+        let used = self.plan_for(images.len())?;
         let ctx = self.engine.context();
         let total: usize = images.iter().map(|i| i.width * i.height).sum();
-        let mut guard = self.staging.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = used.staging.lock().unwrap_or_else(|p| p.into_inner());
         if guard.as_ref().is_none_or(|s| s.capacity < total) {
-            *guard = Some(self.staging(total.next_power_of_two().max(1 << 16))?);
+            *guard = Some(self.staging(&used.plan, total.next_power_of_two().max(1 << 16))?);
         }
-        let staging = guard
-            .as_ref()
-            .ok_or_else(|| Error::Model("no staging buffer".into()))?;
+        let staging = guard.as_ref().ok_or(Error::Internal("no staging buffer"))?;
         let mut offset = 0;
         for (i, img) in images.iter().enumerate() {
             let p = PreprocessParams::new(&self.transform, img.width, img.height, i)
@@ -365,7 +455,7 @@ impl Classifier {
         }
         let uploaded = started.elapsed();
         let launches = &staging.launches[..images.len()];
-        let out = self.plan.run_with(|encoder| {
+        let out = used.plan.run_with(|encoder| {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("preprocess"),
                 timestamp_writes: None,
@@ -378,23 +468,24 @@ impl Classifier {
             upload: uploaded,
             gpu: started.elapsed() - uploaded,
         };
-        Ok((out, timings))
+        drop(guard);
+        Ok((out, timings, used))
     }
 
-    fn staging(&self, capacity: usize) -> Result<Staging, Error> {
+    fn staging(&self, plan: &Plan, capacity: usize) -> Result<Staging, Error> {
         let ctx = self.engine.context();
         let limit = ctx.max_binding();
         if capacity as u64 * 4 > limit {
-            return Err(Error::Model(format!(
-                "images of {capacity} pixels in one batch exceed the device's {limit}-byte binding"
-            )));
+            return Err(Error::ImageTooLarge {
+                what: format!("a batch of images of {capacity} pixels in all"),
+                bytes: capacity as u64 * 4,
+                limit,
+            });
         }
         let image = ctx.storage("images", capacity as u64 * 4);
-        let input = self
-            .plan
-            .input_buffer(0)
-            .ok_or_else(|| Error::Model("plan has no input".into()))?;
-        let launches = (0..self.batch)
+        let input = plan.input_buffer(0).ok_or(Error::Internal("plan has no input"))?;
+        let slots = plan.input_shapes().first().map_or(1, |s| s[0]);
+        let launches = (0..slots)
             .map(|i| {
                 let p = PreprocessParams::new(&self.transform, 1, 1, i);
                 preprocess::launch(ctx, &format!("preprocess {i}"), &p, &image, input)
@@ -425,4 +516,16 @@ impl Classifier {
             })
             .collect()
     }
+}
+
+/// Plans `graph` with a softmax on the GPU after its logits (the logits stay an output too).
+fn batch_plan(engine: &Engine, mut graph: Graph, weights: &WeightCache) -> Result<BatchPlan, Error> {
+    let logits = *graph.outputs.first().ok_or(Error::Internal("graph has no output"))?;
+    let probs = graph.push_node("softmax", Op::Softmax { axis: 1 }, &[logits])?;
+    graph.outputs.push(probs);
+    let plan = Plan::with_weights(engine.context().clone(), &graph, weights)?;
+    Ok(BatchPlan {
+        plan,
+        staging: Mutex::new(None),
+    })
 }

@@ -6,9 +6,9 @@
 //! its own size), so plans are made per image size on first use and kept for the next images of
 //! that size.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use wgcnn_graph::{INVALID_SCORE, Tensor, WeightSource};
 use wgcnn_kernels::encode_launch;
@@ -19,9 +19,11 @@ use crate::image::RgbImage;
 use crate::{Engine, Error};
 
 /// COCO's 91 category names in torchvision's label order (`__background__` first, `N/A` gaps).
-pub const COCO_LABELS: &str = include_str!("../../../assets/coco91.txt");
+pub const COCO_LABELS: &str = include_str!("../assets/coco91.txt");
 
-/// How many plans (image sizes) a detector keeps.
+/// How many plans (image sizes) a detector keeps; the least recently used goes first. Plans
+/// share one copy of the weights on the GPU ([`wgcnn_exec::WeightCache`]), so a plan costs its
+/// activation buffers only.
 const PLAN_CACHE: usize = 4;
 
 /// How to build a detector.
@@ -56,6 +58,9 @@ struct SizedPlan {
     /// Box coordinates are multiplied by this (x, y) to return to the image's own pixels: 1
     /// unless the photo was shrunk before the network (see [`Detector::network_size`]).
     scale: [f32; 2],
+    /// Held from writing the pixels until the results are read, so two threads detecting on
+    /// images of one size do not overwrite each other's pixels.
+    busy: Mutex<()>,
 }
 
 /// A detector ready to run on images of any size.
@@ -67,7 +72,21 @@ pub struct Detector {
     weights: Box<dyn WeightSource + Send + Sync>,
     labels: Vec<String>,
     score_threshold: f32,
-    plans: Mutex<HashMap<(usize, usize), SizedPlan>>,
+    /// Plans by image size, most recently used last.
+    plans: Mutex<Vec<((usize, usize), Arc<SizedPlan>)>>,
+    /// Weight buffers shared by the plans.
+    gpu_weights: Arc<wgcnn_exec::WeightCache>,
+}
+
+/// Wall time of the stages of one [`Detector::detect_timed`] call.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DetectTimings {
+    /// Building the plan for a new image size (zero when a plan was kept).
+    pub plan: Duration,
+    /// Uploading pixels.
+    pub upload: Duration,
+    /// The GPU submission (preprocess + network + postprocess) until results are mapped.
+    pub gpu: Duration,
 }
 
 impl std::fmt::Debug for Detector {
@@ -95,7 +114,8 @@ impl Detector {
                 .clone()
                 .unwrap_or_else(|| COCO_LABELS.lines().map(str::to_string).collect()),
             score_threshold: options.score_threshold,
-            plans: Mutex::new(HashMap::new()),
+            plans: Mutex::new(Vec::new()),
+            gpu_weights: wgcnn_exec::WeightCache::new(),
         };
         // Check every key and shape now, at a small size, so a wrong checkpoint fails at load.
         let mut probe = info.graph_with(
@@ -126,14 +146,22 @@ impl Detector {
 
     /// Detections in one image, best first.
     pub fn detect(&self, image: &RgbImage) -> Result<Vec<Detection>, Error> {
-        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
-        let sized = self.cached_plan(&mut plans, image.width, image.height)?;
+        Ok(self.detect_timed(image)?.0)
+    }
+
+    /// [`Detector::detect`] with the time each stage took.
+    pub fn detect_timed(&self, image: &RgbImage) -> Result<(Vec<Detection>, DetectTimings), Error> {
+        let started = Instant::now();
+        let sized = self.cached_plan(image.width, image.height)?;
+        let planned = started.elapsed();
         let ctx = self.engine.context();
+        let _busy = sized.busy.lock().unwrap_or_else(|p| p.into_inner());
         ctx.queue.write_buffer(
             &sized.image,
             0,
             bytemuck::cast_slice(&preprocess::pack_rgb8(&image.pixels)),
         );
+        let uploaded = started.elapsed();
         let out = sized.plan.run_with(|encoder| {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("image"),
@@ -141,7 +169,23 @@ impl Detector {
             });
             encode_launch(&mut pass, &sized.prepare);
         })?;
-        Ok(self.decode(&out[0].data, sized.scale))
+        let timings = DetectTimings {
+            plan: planned,
+            upload: uploaded - planned,
+            gpu: started.elapsed() - uploaded,
+        };
+        Ok((self.decode(&out[0].data, sized.scale), timings))
+    }
+
+    /// Bytes of GPU memory the weights take (one copy, whatever the number of plans).
+    pub fn weight_bytes(&self) -> u64 {
+        self.gpu_weights.bytes()
+    }
+
+    /// Image sizes with a plan kept, least recently used first.
+    pub fn planned_sizes(&self) -> Vec<(usize, usize)> {
+        let plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        plans.iter().map(|(k, _)| *k).collect()
     }
 
     /// The size the network takes a `width` x `height` photo at: the photo itself, unless its
@@ -174,41 +218,40 @@ impl Detector {
         let (height, width) = match image.shape.as_slice() {
             [1, 3, h, w] => (*h, *w),
             s => {
-                return Err(Error::Model(format!(
-                    "a detector takes a [1, 3, H, W] image, got {s:?}"
-                )));
+                return Err(Error::DetectorInput { shape: s.to_vec() });
             }
         };
         if !self.runs_at_full_size(width, height) {
-            return Err(Error::Model(format!(
-                "a {width}x{height} float image is larger than this detector takes at full precision \
-                 (longer side at most {}); pass it as 8-bit pixels to `detect`, which shrinks it on the GPU",
-                2 * self.config.max_size
-            )));
+            return Err(Error::FloatImageTooLarge {
+                width,
+                height,
+                max: 2 * self.config.max_size,
+            });
         }
-        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
-        let sized = self.cached_plan(&mut plans, width, height)?;
+        let sized = self.cached_plan(width, height)?;
+        let _busy = sized.busy.lock().unwrap_or_else(|p| p.into_inner());
         let out = sized.plan.run(std::slice::from_ref(image))?;
         Ok(self.decode(&out[0].data, [1.0, 1.0]))
     }
 
-    fn cached_plan<'p>(
-        &self,
-        plans: &'p mut HashMap<(usize, usize), SizedPlan>,
-        width: usize,
-        height: usize,
-    ) -> Result<&'p SizedPlan, Error> {
+    /// The plan for a `width` x `height` image: a kept one (moved to most recently used), or
+    /// a new one, evicting the least recently used past [`PLAN_CACHE`]. The lock is held while
+    /// planning so two threads never build the same plan twice.
+    fn cached_plan(&self, width: usize, height: usize) -> Result<Arc<SizedPlan>, Error> {
         let key = (width, height);
-        if !plans.contains_key(&key) {
-            if plans.len() >= PLAN_CACHE {
-                plans.clear();
-            }
-            let sized = self.plan_for(width, height)?;
-            plans.insert(key, sized);
+        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = plans.iter().position(|(k, _)| *k == key) {
+            let entry = plans.remove(i);
+            let sized = entry.1.clone();
+            plans.push(entry);
+            return Ok(sized);
         }
-        plans
-            .get(&key)
-            .ok_or_else(|| Error::Model("plan cache".into()))
+        let sized = Arc::new(self.plan_for(width, height)?);
+        if plans.len() >= PLAN_CACHE {
+            plans.remove(0);
+        }
+        plans.push((key, sized.clone()));
+        Ok(sized)
     }
 
     /// The graph for one image size, bound and planned, with the launch that turns the
@@ -217,10 +260,11 @@ impl Detector {
         let ctx = self.engine.context();
         let pixels = (width * height) as u64 * 4;
         if pixels > ctx.max_binding() {
-            return Err(Error::Model(format!(
-                "a {width}x{height} image needs {pixels} bytes of pixels in one buffer; the device allows {}",
-                ctx.max_binding()
-            )));
+            return Err(Error::ImageTooLarge {
+                what: format!("a {width}x{height} image"),
+                bytes: pixels,
+                limit: ctx.max_binding(),
+            });
         }
         let (net_w, net_h) = self.network_size(width, height);
         let mut graph = self.info.graph_with(
@@ -237,11 +281,11 @@ impl Detector {
                 path: self.weights_path.clone(),
                 source: e,
             })?;
-        let plan = self.engine.plan(&graph)?;
+        let plan = wgcnn_exec::Plan::with_weights(ctx.clone(), &graph, &self.gpu_weights)?;
         let image = ctx.storage("image pixels", pixels);
         let input = plan
             .input_buffer(0)
-            .ok_or_else(|| Error::Model("plan has no input".into()))?;
+            .ok_or(Error::Internal("plan has no input"))?;
         let prepare = preprocess::launch(
             ctx,
             "image to [0, 1]",
@@ -255,6 +299,7 @@ impl Detector {
             image,
             prepare,
             scale: [width as f32 / net_w as f32, height as f32 / net_h as f32],
+            busy: Mutex::new(()),
         })
     }
 

@@ -3,22 +3,42 @@
 use std::sync::Arc;
 
 use wgcnn_graph::Graph;
-use wgcnn_kernels::{Context, ContextOptions};
+use wgcnn_kernels::{Context, ContextOptions, Variants};
 
 use crate::Error;
 
-/// How to open the engine.
+/// How to open the engine. The library reads no environment variable; the CLI maps
+/// `WGCNN_ADAPTER`, `WGCNN_NO_CACHE` and `WGCNN_CACHE_DIR` onto these fields.
 #[derive(Clone, Debug, Default)]
 pub struct EngineOptions {
-    /// Case-insensitive substring of the adapter name; else `WGCNN_ADAPTER`; else wgpu's
-    /// high-performance choice.
+    /// Case-insensitive substring of the adapter name; `None` takes wgpu's choice for
+    /// `power_preference`.
     pub adapter: Option<String>,
-    /// Neither read nor write the on-disk pipeline cache (`--no-cache`; `WGCNN_NO_CACHE=1`
-    /// does the same).
+    /// Backends to consider; `None`: Vulkan, Metal and DX12.
+    pub backends: Option<wgpu::Backends>,
+    /// Which adapter wgpu prefers when none is named; `None`: high performance.
+    pub power_preference: Option<wgpu::PowerPreference>,
+    /// Neither read nor write the on-disk pipeline cache.
     pub no_cache: bool,
-    /// Directory of the on-disk pipeline cache; default `$WGCNN_CACHE_DIR`, then `wgcnn` in the
-    /// user's cache directory (`~/.cache/wgcnn` on Linux).
+    /// Directory of the on-disk pipeline cache; default `wgcnn` in the user's cache directory
+    /// (`~/.cache/wgcnn` on Linux).
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Kernel families plans may use: [`Variants::Auto`] chooses per layer and device; the
+    /// others force one family (tests, and working around a driver bug).
+    pub variants: Variants,
+}
+
+impl EngineOptions {
+    fn context_options(&self) -> ContextOptions {
+        ContextOptions {
+            adapter: self.adapter.clone(),
+            backends: self.backends,
+            power_preference: self.power_preference,
+            no_cache: self.no_cache,
+            cache_dir: self.cache_dir.clone(),
+            variants: self.variants,
+        }
+    }
 }
 
 /// The GPU device and its compiled kernels.
@@ -58,13 +78,33 @@ pub fn adapters() -> Vec<AdapterReport> {
 }
 
 impl Engine {
+    /// Picks an adapter (by `options.adapter`, else wgpu's choice) and opens its device.
     pub fn new(options: &EngineOptions) -> Result<Engine, Error> {
-        let ctx = Context::new(&ContextOptions {
-            adapter: options.adapter.clone(),
-            no_cache: options.no_cache,
-            cache_dir: options.cache_dir.clone(),
-        })?;
+        let ctx = Context::new(&options.context_options())?;
         Ok(Engine { ctx: Arc::new(ctx) })
+    }
+
+    /// Runs on a device the application already has (a renderer, bevy): plans, buffers and
+    /// submissions share it. The device must offer [`wgcnn_kernels::required_limits`]; create
+    /// it with `Features::SUBGROUP` for the fast kernels where the adapter has them.
+    /// `options.adapter`, `backends` and `power_preference` do not apply.
+    pub fn from_wgpu(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        options: &EngineOptions,
+    ) -> Result<Engine, Error> {
+        let ctx = Context::from_wgpu(device, queue, &options.context_options())?;
+        Ok(Engine { ctx: Arc::new(ctx) })
+    }
+
+    /// The wgpu device, for applications that share it.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.ctx.device
+    }
+
+    /// The wgpu queue every run submits to.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.ctx.queue
     }
 
     /// The chosen adapter.
@@ -84,7 +124,7 @@ impl Engine {
 
     /// Feature support of the adapter beyond what the engine enabled.
     pub fn adapter_features(&self) -> wgpu::Features {
-        self.ctx.adapter.features()
+        self.ctx.adapter_features()
     }
 
     /// What happened to the on-disk pipeline cache when the engine opened (loaded, missing,

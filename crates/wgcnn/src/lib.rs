@@ -17,19 +17,20 @@
 
 mod classifier;
 mod detector;
-mod draw;
+pub mod draw;
 mod engine;
 mod image;
 
 use std::path::PathBuf;
 
 pub use classifier::{
-    Classifier, ClassifierOptions, DEFAULT_MODEL, IMAGENET_LABELS, Prediction, Timings, assets_dir,
-    default_weights, model_transform, onnx_default_transform,
+    Classifier, ClassifierOptions, DEFAULT_MODEL, DEFAULT_WEIGHTS, IMAGENET_LABELS, Prediction,
+    Timings, default_weights, model_transform, onnx_default_transform,
 };
-pub use detector::{COCO_LABELS, Detection, Detector, DetectorOptions};
+pub use detector::{COCO_LABELS, DetectTimings, Detection, Detector, DetectorOptions};
 pub use draw::class_color;
 pub use engine::{AdapterReport, Engine, EngineOptions, adapters};
+pub use wgcnn_kernels::Variants;
 pub use image::{ImageError, RgbImage};
 pub use wgcnn_exec::{Plan, PlanStats};
 pub use wgcnn_graph::{Graph, Tensor};
@@ -38,6 +39,7 @@ pub use {wgcnn_exec, wgcnn_graph, wgcnn_io, wgcnn_kernels, wgcnn_models};
 
 /// Everything that can go wrong in the library, with the file, key, node or shape named.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error(transparent)]
     Kernel(#[from] wgcnn_kernels::KernelError),
@@ -60,6 +62,37 @@ pub enum Error {
     },
     #[error("model {model} needs a checkpoint: pass --weights FILE (.safetensors or PyTorch .pth)")]
     NoWeights { model: String },
-    #[error("{0}")]
-    Model(String),
+    #[error(
+        "{}: input {shape:?} is not a square NCHW image; pass the size and preprocessing explicitly",
+        path.display()
+    )]
+    NonSquareInput { path: PathBuf, shape: Vec<usize> },
+    #[error("{model}: {detail}")]
+    NotAClassifier { model: String, detail: String },
+    #[error("{model}: the input is {height}x{width} but the preprocessing crops {crop}x{crop}")]
+    CropMismatch {
+        model: String,
+        height: usize,
+        width: usize,
+        crop: usize,
+    },
+    #[error("a batch takes 1..={max} images, got {got}")]
+    BatchSize { max: usize, got: usize },
+    #[error(
+        "{what} needs {bytes} bytes in one buffer binding; the device allows {limit} (use smaller images or batches)"
+    )]
+    ImageTooLarge { what: String, bytes: u64, limit: u64 },
+    #[error("a detector takes a [1, 3, H, W] image, got {shape:?}")]
+    DetectorInput { shape: Vec<usize> },
+    #[error(
+        "a {width}x{height} float image is larger than this detector takes at full precision (longer side at most {max}); pass it as 8-bit pixels to `detect`, which shrinks it on the GPU"
+    )]
+    FloatImageTooLarge {
+        width: usize,
+        height: usize,
+        max: usize,
+    },
+    /// An invariant of the library broke (a bug: please report it).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 
 use super::{ChannelSlice, Conv2dParams, ConvDesc, SG_CHANNELS, SPEC, launch, winograd};
-use crate::{Context, KernelError, KernelSpec, Launch, MAX_GROUPS, grid, shaders};
+use crate::{Context, KernelError, KernelSpec, Launch, MAX_GROUPS, Variants, grid, shaders};
 
 /// `conv2d_sg`'s registry entry: the same bindings as [`SPEC`].
 pub const SG_SPEC: KernelSpec = KernelSpec {
@@ -56,9 +56,12 @@ pub enum Variant {
 
 /// Whether the device runs the subgroup kernels (`conv2d_sg*`, `conv2d_1x1_sg`, the Winograd
 /// GEMM, `linear_sg`): the subgroup feature with subgroups of at least 8 lanes (the kernels
-/// broadcast from lanes 0..7).
+/// broadcast from lanes 0..7), unless the engine forces the portable kernels
+/// ([`Variants::Portable`]).
 pub fn subgroups_usable(ctx: &Context) -> bool {
-    ctx.features.contains(wgpu::Features::SUBGROUP) && ctx.info.subgroup_min_size >= 8
+    ctx.variants != Variants::Portable
+        && ctx.features.contains(wgpu::Features::SUBGROUP)
+        && ctx.info.subgroup_min_size >= 8
 }
 
 /// The kernel for `desc` on `ctx`'s device: depthwise layers take their own kernel. With
@@ -66,17 +69,22 @@ pub fn subgroups_usable(ctx: &Context) -> bool {
 /// ([`winograd::pays`]) and its scratch fits one binding, 1x1 layers `conv2d_1x1_sg`, others
 /// `conv2d_sg4` or `conv2d_sg`, when each group has at least 6 output channels (with fewer, a
 /// 16-channel block is mostly dropped sums: [`subgroup_blocks_pay`]). Otherwise `conv2d`.
+/// Forced sets ([`Context::variants`]): `Subgroup` takes a subgroup kernel wherever one fits
+/// and never Winograd; `Winograd` takes Winograd for every layer it fits, paying or not.
 pub fn variant(ctx: &Context, desc: &ConvDesc) -> Variant {
     let [_, c, h, w] = desc.input;
     let [k, cg, kh, kw] = desc.weight;
     if crate::dwconv2d::is_depthwise(desc) {
         return Variant::Depthwise;
     }
-    if !subgroups_usable(ctx) || !subgroup_blocks_pay(k / desc.groups.max(1)) {
+    let forced = ctx.variants;
+    let blocks_pay = forced == Variants::Subgroup || subgroup_blocks_pay(k / desc.groups.max(1));
+    if !subgroups_usable(ctx) || !blocks_pay {
         return Variant::General;
     }
     if winograd::fits(desc)
-        && winograd::pays(desc)
+        && forced != Variants::Subgroup
+        && (forced == Variants::Winograd || winograd::pays(desc))
         && winograd::WinogradParams::new(desc)
             .is_ok_and(|p| p.v_bytes().max(p.m_bytes()) <= ctx.max_binding())
     {

@@ -375,6 +375,19 @@ impl Agreement {
         min_matched: 0.97,
         score_tol: 5e-3,
     };
+    /// From the image when the reference objectness saturates ([`saturated_objectness`]):
+    /// logits whose sigmoid is exactly 1.0 in f32 tie, torchvision's sort orders them by its
+    /// own tie-breaking, and NMS keeps the first of two overlapping tied boxes, so which of them
+    /// survive, and every detection descending from them, follows an order f32 noise decides.
+    /// The rest must still match: fasterrcnn_resnet50_fpn's fixture (336 tied logits) matches
+    /// 146 of 169 proposals and 75 of 100 detections on lavapipe, with equal counts.
+    pub const FROM_IMAGE_SATURATED: Agreement = Agreement {
+        min_iou: 0.95,
+        max_coord: 0.25,
+        count_slack: 2,
+        min_matched: 0.7,
+        score_tol: 2e-2,
+    };
 }
 
 /// The figures of one box-set comparison.

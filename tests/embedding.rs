@@ -1,0 +1,315 @@
+//! The library as an application embeds it: a device the application made, typed errors on
+//! bad inputs, no stale state between runs, partial batches, weights shared between plans.
+
+mod common;
+
+use std::path::PathBuf;
+
+use wgcnn::wgcnn_exec::ExecError;
+use wgcnn::wgcnn_graph::{Tensor, interp};
+use wgcnn::wgcnn_io::{Fixture, fixtures_dir, save_safetensors};
+use wgcnn::wgcnn_models::{self, BuildOptions};
+use wgcnn::{Classifier, ClassifierOptions, Detector, DetectorOptions, Engine, EngineOptions};
+
+fn asset(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../assets")
+        .join(name)
+}
+
+/// Deterministic pseudo-random values in [-1, 1).
+fn noise(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// A device the application opened itself, as a renderer or bevy would, handed to the engine.
+fn application_device() -> (wgpu::Device, wgpu::Queue) {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        force_fallback_adapter: false,
+        compatible_surface: None,
+        apply_limit_buckets: false,
+    }))
+    .expect("an adapter (lavapipe in CI)");
+    let features = adapter.features() & wgpu::Features::SUBGROUP;
+    pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some("application"),
+        required_features: features,
+        required_limits: adapter.limits(),
+        ..Default::default()
+    }))
+    .expect("a device")
+}
+
+#[test]
+fn engine_on_an_application_device_classifies_like_its_own() {
+    let (device, queue) = application_device();
+    let shared = Engine::from_wgpu(device, queue, &EngineOptions::default()).expect("engine");
+    let own = common::engine();
+    let options = ClassifierOptions::default();
+    let a = Classifier::new(&shared, &options).expect("classifier on the application device");
+    let b = Classifier::new(own, &options).expect("classifier on the engine's device");
+    let chelsea = asset("chelsea.png");
+    let got = a.classify_file(&chelsea, 5).expect("classify");
+    let want = b.classify_file(&chelsea, 5).expect("classify");
+    println!("application device: {got:?}");
+    assert_eq!(
+        got.iter().map(|p| p.index).collect::<Vec<_>>(),
+        want.iter().map(|p| p.index).collect::<Vec<_>>()
+    );
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g.probability - w.probability).abs() < 1e-5, "{g:?} vs {w:?}");
+    }
+    // The application keeps using its device for its own work.
+    let buffer = shared.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("application buffer"),
+        size: 16,
+        usage: wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    shared.queue().write_buffer(&buffer, 0, &[0u8; 16]);
+}
+
+/// LeNet-5 with the fixture's weights, planned on the shared engine.
+fn lenet() -> (wgcnn::Graph, wgcnn::Plan) {
+    let fx = Fixture::open(fixtures_dir().join("classify/lenet5.full.safetensors")).expect("fixture");
+    let info = wgcnn_models::find("lenet5").expect("registered");
+    let mut graph = info
+        .graph(&BuildOptions {
+            batch: 2,
+            height: 32,
+            width: 32,
+            classes: 10,
+        })
+        .expect("graph");
+    graph.bind(&fx.weights_for(&graph)).expect("weights");
+    let plan = common::engine().plan(&graph).expect("plan");
+    (graph, plan)
+}
+
+#[test]
+fn a_second_run_on_other_inputs_keeps_nothing_of_the_first() {
+    let (graph, plan) = lenet();
+    let a = Tensor {
+        shape: vec![2, 1, 32, 32],
+        data: noise(2 * 32 * 32, 1),
+    };
+    let b = Tensor {
+        shape: vec![2, 1, 32, 32],
+        data: noise(2 * 32 * 32, 2),
+    };
+    let first = plan.run(std::slice::from_ref(&a)).expect("run A").remove(0);
+    let second = plan.run(std::slice::from_ref(&b)).expect("run B").remove(0);
+    let want_a = interp::run(&graph, std::slice::from_ref(&a)).expect("cpu").remove(0);
+    let want_b = interp::run(&graph, std::slice::from_ref(&b)).expect("cpu").remove(0);
+    println!(
+        "A: {:.2e}, B after A: {:.2e}",
+        first.rel_error(&want_a),
+        second.rel_error(&want_b)
+    );
+    assert!(first.rel_error(&want_a) < 1e-4);
+    assert!(second.rel_error(&want_b) < 1e-4);
+    assert!(second.max_abs_diff(&first) > 1e-3, "B's output must differ from A's");
+}
+
+#[test]
+fn run_refuses_a_tensor_whose_data_does_not_fill_its_shape() {
+    let (_, plan) = lenet();
+    for len in [0, 2 * 32 * 32 - 1, 2 * 32 * 32 + 4] {
+        let bad = Tensor {
+            shape: vec![2, 1, 32, 32],
+            data: vec![0.5; len],
+        };
+        match plan.run(&[bad]) {
+            Err(ExecError::InputData { expected, got, .. }) => {
+                assert_eq!((expected, got), (2 * 32 * 32, len));
+            }
+            other => panic!("{len} values: expected InputData, got {other:?}"),
+        }
+    }
+    let wrong_shape = Tensor {
+        shape: vec![1, 1, 32, 32],
+        data: vec![0.0; 32 * 32],
+    };
+    let err = plan.run(&[wrong_shape]).expect_err("wrong shape");
+    println!("{err}");
+    assert!(matches!(err, ExecError::InputShape { .. }));
+}
+
+#[test]
+fn a_partial_batch_computes_only_its_images_with_the_same_results() {
+    let engine = common::engine();
+    let classifier = Classifier::new(
+        engine,
+        &ClassifierOptions {
+            batch: 4,
+            ..Default::default()
+        },
+    )
+    .expect("classifier");
+    let weights = classifier.weight_bytes();
+    let images: Vec<_> = ["chelsea.png", "coffee.png", "chelsea.png"]
+        .iter()
+        .map(|n| wgcnn::RgbImage::open(asset(n)).expect("png"))
+        .collect();
+    let (three, _) = classifier.classify_batch(&images, 3).expect("partial batch");
+    assert_eq!(classifier.planned_batches(), vec![4, 3]);
+    assert_eq!(
+        classifier.weight_bytes(),
+        weights,
+        "the batch-3 plan binds the batch-4 plan's weight buffers"
+    );
+    let (one, _) = classifier.classify_batch(&images[1..2], 3).expect("one image");
+    assert_eq!(classifier.planned_batches(), vec![4, 3, 1]);
+    for (got, want) in three[1].iter().zip(&one[0]) {
+        assert_eq!(got.index, want.index);
+        assert!((got.probability - want.probability).abs() < 1e-5);
+    }
+    assert_eq!(three[0][0].index, three[2][0].index);
+    let err = classifier.classify_batch(&[], 1).expect_err("empty batch");
+    assert!(matches!(err, wgcnn::Error::BatchSize { max: 4, got: 0 }), "{err}");
+}
+
+#[test]
+fn detector_plans_for_several_image_sizes_share_one_copy_of_the_weights() {
+    const MODEL: &str = "fasterrcnn_mobilenet_v3_large_320_fpn";
+    let fx = Fixture::open(fixtures_dir().join(format!("detect/{MODEL}.safetensors"))).expect("fixture");
+    let info = wgcnn_models::detect::find_detector(MODEL).expect("registered");
+    let graph = info
+        .graph(&wgcnn_models::detect::DetectBuildOptions {
+            batch: 1,
+            height: 120,
+            width: 160,
+        })
+        .expect("graph");
+    let weights = fx.weights_for(&graph);
+    let tensors: Vec<_> = graph
+        .params()
+        .map(|id| {
+            let key = graph.tensor(id).name.clone();
+            let t = weights.tensor(&key).expect("rule weight");
+            (key, t)
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!("wgcnn-embedding-{}.safetensors", std::process::id()));
+    save_safetensors(&path, &tensors, None).expect("weights written");
+    let detector = Detector::new(
+        common::engine(),
+        &DetectorOptions {
+            model: MODEL.into(),
+            weights: path.clone(),
+            score_threshold: 0.0,
+            config: None,
+            labels: None,
+        },
+    );
+    let _ = std::fs::remove_file(&path);
+    let detector = detector.expect("detector");
+    let sizes = [(160, 120), (120, 160), (200, 150), (96, 96), (160, 120), (64, 80)];
+    let mut first_weights = 0;
+    for (i, &(w, h)) in sizes.iter().enumerate() {
+        let image = wgcnn::RgbImage {
+            width: w,
+            height: h,
+            pixels: (0..w * h * 3).map(|v| (v * 37 % 251) as u8).collect(),
+        };
+        let (_, timings) = detector.detect_timed(&image).expect("detect");
+        println!("{w}x{h}: {timings:?}, weights {} bytes", detector.weight_bytes());
+        if i == 0 {
+            first_weights = detector.weight_bytes();
+            assert!(first_weights > 0);
+        }
+        // Each size adds only its own constants (its anchors, ~75 KB), never the weights again.
+        assert!(
+            detector.weight_bytes() < first_weights + first_weights / 100,
+            "plan {i} ({w}x{h}) uploaded its own weights: {} bytes after {first_weights}",
+            detector.weight_bytes()
+        );
+    }
+    // At most 4 plans kept; the size used again (160x120) moved to most recent, 120x160 evicted.
+    assert_eq!(
+        detector.planned_sizes(),
+        vec![(200, 150), (96, 96), (160, 120), (64, 80)]
+    );
+}
+
+#[test]
+fn run_into_reuses_the_output_tensors_and_matches_run() {
+    let (_, plan) = lenet();
+    let x = Tensor {
+        shape: vec![2, 1, 32, 32],
+        data: noise(2 * 32 * 32, 3),
+    };
+    let want = plan.run(std::slice::from_ref(&x)).expect("run");
+    let mut outputs = Vec::new();
+    plan.run_into(std::slice::from_ref(&x), &mut outputs).expect("run_into");
+    assert_eq!(outputs, want);
+    let data_ptr = outputs[0].data.as_ptr();
+    let y = Tensor {
+        shape: vec![2, 1, 32, 32],
+        data: noise(2 * 32 * 32, 4),
+    };
+    plan.run_into(std::slice::from_ref(&y), &mut outputs).expect("second run_into");
+    assert_eq!(outputs[0].data.as_ptr(), data_ptr, "the output's allocation is reused");
+    assert_eq!(outputs, plan.run(std::slice::from_ref(&y)).expect("run"));
+}
+
+#[test]
+fn run_async_completes_on_any_executor() {
+    let (_, plan) = lenet();
+    let plan = std::sync::Arc::new(plan);
+    let x = Tensor {
+        shape: vec![2, 1, 32, 32],
+        data: noise(2 * 32 * 32, 5),
+    };
+    let want = plan.run(std::slice::from_ref(&x)).expect("run");
+    let futures: Vec<_> = (0..3).map(|_| plan.run_async(vec![x.clone()])).collect();
+    for f in futures {
+        assert_eq!(pollster::block_on(f).expect("async run"), want);
+    }
+}
+
+#[test]
+fn plans_chain_on_the_gpu_through_their_buffers() {
+    // LeNet's logits fed to a softmax plan without leaving the GPU, one submission.
+    let (_, lenet) = lenet();
+    let mut g = wgcnn::wgcnn_graph::GraphBuilder::new();
+    let logits = g.input("logits", &[2, 10]);
+    let probs = g
+        .node("softmax", wgcnn::wgcnn_graph::Op::Softmax { axis: 1 }, &[logits])
+        .expect("softmax node");
+    g.output(probs);
+    let softmax = common::engine().plan(&g.finish()).expect("softmax plan");
+    let x = Tensor {
+        shape: vec![2, 1, 32, 32],
+        data: noise(2 * 32 * 32, 6),
+    };
+    let logits_cpu = lenet.run(std::slice::from_ref(&x)).expect("run").remove(0);
+    let want = softmax.run(std::slice::from_ref(&logits_cpu)).expect("softmax").remove(0);
+
+    let ctx = common::engine().context();
+    let input = lenet.input_buffer(0).expect("input");
+    ctx.queue.write_buffer(input, 0, bytemuck::cast_slice(&x.data));
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    lenet.encode(&mut encoder);
+    let (from, to) = (lenet.output_buffer(0).expect("out"), softmax.input_buffer(0).expect("in"));
+    encoder.copy_buffer_to_buffer(from, 0, to, 0, 2 * 10 * 4);
+    softmax.encode(&mut encoder);
+    ctx.queue.submit([encoder.finish()]);
+    let got = ctx.read(softmax.output_buffer(0).expect("out"), 20).expect("read");
+    let got = Tensor {
+        shape: vec![2, 10],
+        data: got,
+    };
+    println!("chained on the GPU: {:.2e}", got.rel_error(&want));
+    assert!(got.rel_error(&want) < 1e-6);
+}
