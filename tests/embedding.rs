@@ -214,7 +214,7 @@ fn detector_plans_for_several_image_sizes_share_one_copy_of_the_weights() {
     );
     let _ = std::fs::remove_file(&path);
     let detector = detector.expect("detector");
-    let sizes = [(160, 120), (120, 160), (200, 150), (96, 96), (160, 120), (64, 80)];
+    let sizes = [(160, 120), (120, 160), (200, 150), (96, 96), (160, 120), (64, 80), (100, 60)];
     let mut first_weights = 0;
     for (i, &(w, h)) in sizes.iter().enumerate() {
         let image = wgcnn::RgbImage {
@@ -235,10 +235,12 @@ fn detector_plans_for_several_image_sizes_share_one_copy_of_the_weights() {
             detector.weight_bytes()
         );
     }
-    // At most 4 plans kept; the size used again (160x120) moved to most recent, 120x160 evicted.
+    // Network plans are keyed on the size after torchvision's resize (min_size 320 here):
+    // 160x120 and 200x150 both resize to 426x320 and share one plan; at most 4 are kept, the
+    // least recently used (320x426, from 120x160) evicted by the fifth size (533x320).
     assert_eq!(
         detector.planned_sizes(),
-        vec![(200, 150), (96, 96), (160, 120), (64, 80)]
+        vec![(319, 319), (426, 320), (320, 400), (533, 320)]
     );
 }
 

@@ -2,14 +2,19 @@
 //! entirely on the GPU: pixels → transform → backbone + FPN → RPN (top-k, decode, NMS) →
 //! RoIAlign → box head → postprocess (per-class NMS) → boxes in image pixels, one submission.
 //!
-//! A detector graph is built for one input size (torchvision's transform resizes each image by
-//! its own size), so plans are made per image size on first use and kept for the next images of
-//! that size.
+//! torchvision's transform resizes every image to a network size set by `min_size`/`max_size`,
+//! so a detector is planned in two parts: a small front per image size (8-bit pixels to [0, 1],
+//! normalize, bilinear resize; [`wgcnn_models::detect::transform::front_graph`]) and the network
+//! per resized size ([`wgcnn_models::detect::Front::Resized`]), which every image size that
+//! resizes to it shares (all 4:3 photos, whatever their resolution). Both run in one submission,
+//! the front's output copied into the network's input on the GPU. The most recently used plans
+//! are kept; the network plans share one copy of the weights.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use wgcnn_exec::Plan;
 use wgcnn_graph::{INVALID_SCORE, Tensor, WeightSource};
 use wgcnn_kernels::encode_launch;
 use wgcnn_kernels::preprocess::{self, PreprocessParams};
@@ -21,10 +26,51 @@ use crate::{Engine, Error};
 /// COCO's 91 category names in torchvision's label order (`__background__` first, `N/A` gaps).
 pub const COCO_LABELS: &str = include_str!("../assets/coco91.txt");
 
-/// How many plans (image sizes) a detector keeps; the least recently used goes first. Plans
-/// share one copy of the weights on the GPU ([`wgcnn_exec::WeightCache`]), so a plan costs its
-/// activation buffers only.
+/// How many network plans (resized sizes) a detector keeps; the least recently used goes first.
+/// They share one copy of the weights on the GPU ([`wgcnn_exec::WeightCache`]), so a plan costs
+/// its activation buffers only.
 const PLAN_CACHE: usize = 4;
+/// How many fronts (image sizes) a detector keeps: each is a few kernels and the image buffers.
+const FRONT_CACHE: usize = 16;
+
+/// A small LRU list: most recently used last.
+struct Lru<K, V> {
+    entries: Vec<(K, Arc<V>)>,
+    capacity: usize,
+}
+
+impl<K: PartialEq + Copy, V> Lru<K, V> {
+    fn new(capacity: usize) -> Self {
+        Lru {
+            entries: Vec::new(),
+            capacity,
+        }
+    }
+
+    /// The entry for `key`, made by `make` when missing (evicting the least recently used).
+    fn get_or_try(
+        &mut self,
+        key: K,
+        make: impl FnOnce() -> Result<V, Error>,
+    ) -> Result<Arc<V>, Error> {
+        if let Some(i) = self.entries.iter().position(|(k, _)| *k == key) {
+            let entry = self.entries.remove(i);
+            let value = entry.1.clone();
+            self.entries.push(entry);
+            return Ok(value);
+        }
+        let value = Arc::new(make()?);
+        if self.entries.len() >= self.capacity {
+            self.entries.remove(0);
+        }
+        self.entries.push((key, value.clone()));
+        Ok(value)
+    }
+
+    fn keys(&self) -> Vec<K> {
+        self.entries.iter().map(|(k, _)| *k).collect()
+    }
+}
 
 /// How to build a detector.
 #[derive(Clone, Debug)]
@@ -51,13 +97,22 @@ pub struct Detection {
     pub bbox: [f32; 4],
 }
 
-struct SizedPlan {
-    plan: wgcnn_exec::Plan,
+/// What runs per image size before the network: pixels to [0, 1] (shrinking huge photos), then
+/// torchvision's normalize and resize to the network size.
+struct FrontPlan {
+    /// The normalize + resize graph, input `[1, 3, h, w]` at the (possibly shrunk) photo size.
+    plan: Plan,
+    /// The photo's RGBA8 pixels.
     image: wgpu::Buffer,
+    /// Pixels to the front's input.
     prepare: wgcnn_kernels::Launch,
-    /// Box coordinates are multiplied by this (x, y) to return to the image's own pixels: 1
-    /// unless the photo was shrunk before the network (see [`Detector::network_size`]).
-    scale: [f32; 2],
+    /// `(width, height)` of the network input (torchvision's resized size).
+    resized: (usize, usize),
+    /// torchvision's `resize_boxes` factors `[h, w]` from the resized size back to the front's
+    /// input, then `[x, y]` factors from there to the photo (1 unless the photo was shrunk first,
+    /// see [`Detector::network_size`]).
+    box_scale: [f32; 2],
+    shrink: [f32; 2],
     /// Held from writing the pixels until the results are read, so two threads detecting on
     /// images of one size do not overwrite each other's pixels.
     busy: Mutex<()>,
@@ -72,9 +127,11 @@ pub struct Detector {
     weights: Box<dyn WeightSource + Send + Sync>,
     labels: Vec<String>,
     score_threshold: f32,
-    /// Plans by image size, most recently used last.
-    plans: Mutex<Vec<((usize, usize), Arc<SizedPlan>)>>,
-    /// Weight buffers shared by the plans.
+    /// Fronts by photo size `(width, height)`.
+    fronts: Mutex<Lru<(usize, usize), FrontPlan>>,
+    /// Network plans by resized size `(width, height)`.
+    networks: Mutex<Lru<(usize, usize), Plan>>,
+    /// Weight buffers shared by the network plans.
     gpu_weights: Arc<wgcnn_exec::WeightCache>,
 }
 
@@ -114,7 +171,8 @@ impl Detector {
                 .clone()
                 .unwrap_or_else(|| COCO_LABELS.lines().map(str::to_string).collect()),
             score_threshold: options.score_threshold,
-            plans: Mutex::new(Vec::new()),
+            fronts: Mutex::new(Lru::new(FRONT_CACHE)),
+            networks: Mutex::new(Lru::new(PLAN_CACHE)),
             gpu_weights: wgcnn_exec::WeightCache::new(),
         };
         // Check every key and shape now, at a small size, so a wrong checkpoint fails at load.
@@ -152,29 +210,42 @@ impl Detector {
     /// [`Detector::detect`] with the time each stage took.
     pub fn detect_timed(&self, image: &RgbImage) -> Result<(Vec<Detection>, DetectTimings), Error> {
         let started = Instant::now();
-        let sized = self.cached_plan(image.width, image.height)?;
+        let (front, network) = self.plans_for(image.width, image.height)?;
         let planned = started.elapsed();
         let ctx = self.engine.context();
-        let _busy = sized.busy.lock().unwrap_or_else(|p| p.into_inner());
+        let _busy = front.busy.lock().unwrap_or_else(|p| p.into_inner());
         ctx.queue.write_buffer(
-            &sized.image,
+            &front.image,
             0,
             bytemuck::cast_slice(&preprocess::pack_rgb8(&image.pixels)),
         );
         let uploaded = started.elapsed();
-        let out = sized.plan.run_with(|encoder| {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("image"),
-                timestamp_writes: None,
-            });
-            encode_launch(&mut pass, &sized.prepare);
+        let out = network.run_with(|encoder| {
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("image"),
+                    timestamp_writes: None,
+                });
+                encode_launch(&mut pass, &front.prepare);
+            }
+            Self::encode_front(encoder, &front, &network);
         })?;
         let timings = DetectTimings {
             plan: planned,
             upload: uploaded - planned,
             gpu: started.elapsed() - uploaded,
         };
-        Ok((self.decode(&out[0].data, sized.scale), timings))
+        Ok((self.decode(&out[0].data, &front), timings))
+    }
+
+    /// Records the front's normalize + resize and the copy of its output into the network's
+    /// input: the image never leaves the GPU.
+    fn encode_front(encoder: &mut wgpu::CommandEncoder, front: &FrontPlan, network: &Plan) {
+        front.plan.encode(encoder);
+        if let (Some(from), Some(to)) = (front.plan.output_buffer(0), network.input_buffer(0)) {
+            let (w, h) = front.resized;
+            encoder.copy_buffer_to_buffer(from, 0, to, 0, (3 * w * h * 4) as u64);
+        }
     }
 
     /// Bytes of GPU memory the weights take (one copy, whatever the number of plans).
@@ -182,10 +253,13 @@ impl Detector {
         self.gpu_weights.bytes()
     }
 
-    /// Image sizes with a plan kept, least recently used first.
+    /// Network input sizes `(width, height)` (after torchvision's resize) with a plan kept,
+    /// least recently used first.
     pub fn planned_sizes(&self) -> Vec<(usize, usize)> {
-        let plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
-        plans.iter().map(|(k, _)| *k).collect()
+        self.networks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
     }
 
     /// The size the network takes a `width` x `height` photo at: the photo itself, unless its
@@ -228,35 +302,62 @@ impl Detector {
                 max: 2 * self.config.max_size,
             });
         }
-        let sized = self.cached_plan(width, height)?;
-        let _busy = sized.busy.lock().unwrap_or_else(|p| p.into_inner());
-        let out = sized.plan.run(std::slice::from_ref(image))?;
-        Ok(self.decode(&out[0].data, [1.0, 1.0]))
+        let (front, network) = self.plans_for(width, height)?;
+        let _busy = front.busy.lock().unwrap_or_else(|p| p.into_inner());
+        let input = front
+            .plan
+            .input_buffer(0)
+            .ok_or(Error::Internal("front plan has no input"))?;
+        self.engine
+            .context()
+            .queue
+            .write_buffer(input, 0, bytemuck::cast_slice(&image.data));
+        let out = network.run_with(|encoder| Self::encode_front(encoder, &front, &network))?;
+        Ok(self.decode(&out[0].data, &front))
     }
 
-    /// The plan for a `width` x `height` image: a kept one (moved to most recently used), or
-    /// a new one, evicting the least recently used past [`PLAN_CACHE`]. The lock is held while
-    /// planning so two threads never build the same plan twice.
-    fn cached_plan(&self, width: usize, height: usize) -> Result<Arc<SizedPlan>, Error> {
-        let key = (width, height);
-        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(i) = plans.iter().position(|(k, _)| *k == key) {
-            let entry = plans.remove(i);
-            let sized = entry.1.clone();
-            plans.push(entry);
-            return Ok(sized);
-        }
-        let sized = Arc::new(self.plan_for(width, height)?);
-        if plans.len() >= PLAN_CACHE {
-            plans.remove(0);
-        }
-        plans.push((key, sized.clone()));
-        Ok(sized)
+    /// The front for a `width` x `height` photo and the network plan for its resized size, kept
+    /// ones or new ones (evicting the least recently used). The locks are held while planning so
+    /// two threads never build the same plan twice.
+    fn plans_for(&self, width: usize, height: usize) -> Result<(Arc<FrontPlan>, Arc<Plan>), Error> {
+        let front = self
+            .fronts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_try((width, height), || self.front_for(width, height))?;
+        let network = self
+            .networks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_try(front.resized, || self.network_for(front.resized))?;
+        Ok((front, network))
     }
 
-    /// The graph for one image size, bound and planned, with the launch that turns the
-    /// uploaded RGBA8 pixels into its `[1, 3, H, W]` input in `[0, 1]`.
-    fn plan_for(&self, width: usize, height: usize) -> Result<SizedPlan, Error> {
+    /// The network for images normalized and resized to `(width, height)`, bound and planned
+    /// with the detector's shared weights.
+    fn network_for(&self, (width, height): (usize, usize)) -> Result<Plan, Error> {
+        let mut graph = self.info.network_graph(
+            &DetectBuildOptions {
+                batch: 1,
+                height,
+                width,
+            },
+            &self.config,
+        )?;
+        graph
+            .bind(&LegacyDetectionKeys::new(self.weights.as_ref()))
+            .map_err(|e| Error::Weights {
+                path: self.weights_path.clone(),
+                source: e,
+            })?;
+        let ctx = self.engine.context().clone();
+        Ok(Plan::with_weights(ctx, &graph, &self.gpu_weights)?)
+    }
+
+    /// The front for a `width` x `height` photo: the upload buffer, the launch that turns its
+    /// RGBA8 pixels into a `[1, 3, H, W]` image in `[0, 1]` (shrunk first if huge), and the
+    /// normalize + resize plan to the network size.
+    fn front_for(&self, width: usize, height: usize) -> Result<FrontPlan, Error> {
         let ctx = self.engine.context();
         let pixels = (width * height) as u64 * 4;
         if pixels > ctx.max_binding() {
@@ -267,21 +368,12 @@ impl Detector {
             });
         }
         let (net_w, net_h) = self.network_size(width, height);
-        let mut graph = self.info.graph_with(
-            &DetectBuildOptions {
-                batch: 1,
-                height: net_h,
-                width: net_w,
-            },
-            &self.config,
-        )?;
-        graph
-            .bind(&LegacyDetectionKeys::new(self.weights.as_ref()))
-            .map_err(|e| Error::Weights {
-                path: self.weights_path.clone(),
-                source: e,
+        let (graph, sizes) = wgcnn_models::detect::transform::front_graph(1, net_h, net_w, &self.config)
+            .map_err(|reason| wgcnn_models::ModelError::InvalidOptions {
+                model: self.info.name.to_string(),
+                reason,
             })?;
-        let plan = wgcnn_exec::Plan::with_weights(ctx.clone(), &graph, &self.gpu_weights)?;
+        let plan = self.engine.plan(&graph)?;
         let image = ctx.storage("image pixels", pixels);
         let input = plan
             .input_buffer(0)
@@ -294,17 +386,23 @@ impl Detector {
             input,
         );
         ctx.compile_pipelines(std::slice::from_ref(&prepare))?;
-        Ok(SizedPlan {
+        Ok(FrontPlan {
             plan,
             image,
             prepare,
-            scale: [width as f32 / net_w as f32, height as f32 / net_h as f32],
+            resized: (sizes.resized[1], sizes.resized[0]),
+            box_scale: sizes.box_scale(),
+            shrink: [width as f32 / net_w as f32, height as f32 / net_h as f32],
             busy: Mutex::new(()),
         })
     }
 
-    /// Rows `(x1, y1, x2, y2, score, label)` → detections above the threshold.
-    fn decode(&self, rows: &[f32], scale: [f32; 2]) -> Vec<Detection> {
+    /// Rows `(x1, y1, x2, y2, score, label)` in the resized image's pixels → detections above
+    /// the threshold in the photo's pixels: torchvision's `resize_boxes` (f32 factors, as its
+    /// `ScaleBoxes` node computes them), then the shrink of huge photos.
+    fn decode(&self, rows: &[f32], front: &FrontPlan) -> Vec<Detection> {
+        let [sy, sx] = front.box_scale;
+        let [kx, ky] = front.shrink;
         rows.chunks_exact(6)
             .filter(|r| r[4] != INVALID_SCORE && r[4] >= self.score_threshold)
             .map(|r| {
@@ -318,10 +416,10 @@ impl Detector {
                     class,
                     score: r[4],
                     bbox: [
-                        r[0] * scale[0],
-                        r[1] * scale[1],
-                        r[2] * scale[0],
-                        r[3] * scale[1],
+                        r[0] * sx * kx,
+                        r[1] * sy * ky,
+                        r[2] * sx * kx,
+                        r[3] * sy * ky,
                     ],
                 }
             })

@@ -7,7 +7,7 @@ use super::anchors::AnchorSpec;
 use super::backbones::{self, BODY};
 use super::roi_heads::{self, BoxHead};
 use super::transform::{self, TransformSizes};
-use super::{DetectBuildOptions, DetectorConfig, fpn, rpn};
+use super::{DetectBuildOptions, DetectorConfig, Front, fpn, rpn};
 use crate::ModelError;
 
 /// The backbone body of a Faster R-CNN.
@@ -36,6 +36,7 @@ pub struct FasterRcnnSpec {
 pub fn fasterrcnn_resnet50_fpn(
     o: &DetectBuildOptions,
     config: &DetectorConfig,
+    front: Front,
 ) -> Result<Graph, ModelError> {
     let spec = FasterRcnnSpec {
         backbone: BackboneKind::ResNet50,
@@ -44,13 +45,14 @@ pub fn fasterrcnn_resnet50_fpn(
         rpn_conv_depth: 1,
         box_head: BoxHead::TwoMlp,
     };
-    faster_rcnn("fasterrcnn_resnet50_fpn", o, config, &spec)
+    faster_rcnn("fasterrcnn_resnet50_fpn", o, config, &spec, front)
 }
 
 /// `fasterrcnn_resnet50_fpn_v2`: BatchNorm in the FPN and the conv box head, a two-conv RPN head.
 pub fn fasterrcnn_resnet50_fpn_v2(
     o: &DetectBuildOptions,
     config: &DetectorConfig,
+    front: Front,
 ) -> Result<Graph, ModelError> {
     let spec = FasterRcnnSpec {
         backbone: BackboneKind::ResNet50,
@@ -59,7 +61,7 @@ pub fn fasterrcnn_resnet50_fpn_v2(
         rpn_conv_depth: 2,
         box_head: BoxHead::ConvFc,
     };
-    faster_rcnn("fasterrcnn_resnet50_fpn_v2", o, config, &spec)
+    faster_rcnn("fasterrcnn_resnet50_fpn_v2", o, config, &spec, front)
 }
 
 /// `fasterrcnn_mobilenet_v3_large_fpn` and `fasterrcnn_mobilenet_v3_large_320_fpn` (same
@@ -67,6 +69,7 @@ pub fn fasterrcnn_resnet50_fpn_v2(
 pub fn fasterrcnn_mobilenet_v3_large_fpn(
     o: &DetectBuildOptions,
     config: &DetectorConfig,
+    front: Front,
 ) -> Result<Graph, ModelError> {
     let spec = FasterRcnnSpec {
         backbone: BackboneKind::MobileNetV3Large,
@@ -75,16 +78,18 @@ pub fn fasterrcnn_mobilenet_v3_large_fpn(
         rpn_conv_depth: 1,
         box_head: BoxHead::TwoMlp,
     };
-    faster_rcnn("fasterrcnn_mobilenet_v3_large_fpn", o, config, &spec)
+    faster_rcnn("fasterrcnn_mobilenet_v3_large_fpn", o, config, &spec, front)
 }
 
 /// Any Faster R-CNN variant for a fixed input size: input `image` `[N, 3, H, W]`, output
-/// `output` `[N, box_detections_per_img, 6]`.
+/// `output` `[N, box_detections_per_img, 6]`; `front` says whether the graph holds the whole
+/// transform or starts from an image already normalized and resized ([`Front`]).
 pub fn faster_rcnn(
     model: &str,
     o: &DetectBuildOptions,
     config: &DetectorConfig,
     spec: &FasterRcnnSpec,
+    front: Front,
 ) -> Result<Graph, ModelError> {
     let invalid = |reason: String| ModelError::InvalidOptions {
         model: model.to_string(),
@@ -92,7 +97,11 @@ pub fn faster_rcnn(
     };
     o.validate().map_err(invalid)?;
     config.validate().map_err(invalid)?;
-    let sizes = TransformSizes::for_config(o.height, o.width, config).map_err(invalid)?;
+    let sizes = match front {
+        Front::Image => TransformSizes::for_config(o.height, o.width, config),
+        Front::Resized => TransformSizes::resized(o.height, o.width, config.size_divisible),
+    }
+    .map_err(invalid)?;
     let input_size = |e: wgcnn_graph::GraphError| ModelError::InputSize {
         model: model.to_string(),
         height: o.height,
@@ -103,7 +112,12 @@ pub fn faster_rcnn(
     let mut b = GraphBuilder::new();
     b.ignore_key_suffix("num_batches_tracked");
     let image = b.input("image", &[o.batch, 3, o.height, o.width]);
-    let x = transform::transform(&mut b, image, &sizes, config.image_mean, config.image_std)?;
+    let x = match front {
+        Front::Image => {
+            transform::transform(&mut b, image, &sizes, config.image_mean, config.image_std)?
+        }
+        Front::Resized => transform::pad_only(&mut b, image, &sizes)?,
+    };
     let body = match spec.backbone {
         BackboneKind::ResNet50 => backbones::resnet50_body(&mut b, x),
         BackboneKind::MobileNetV3Large => backbones::mobilenet_v3_large_body(&mut b, x),

@@ -150,8 +150,23 @@ impl DetectorConfig {
     }
 }
 
-/// Builds a detector graph for the given input size and configuration.
-pub type DetectorBuildFn = fn(&DetectBuildOptions, &DetectorConfig) -> Result<Graph, ModelError>;
+/// Where a detector graph starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Front {
+    /// From the image at the options' size: torchvision's whole transform (normalize, resize,
+    /// pad) is in the graph and boxes come out in the image's pixels.
+    #[default]
+    Image,
+    /// From the image already normalized and resized to the options' size
+    /// ([`transform::front_graph`] makes that): the graph pads, runs the network and leaves
+    /// boxes in the resized image's pixels (its `ScaleBoxes` scales by 1). One such graph serves
+    /// every image size that resizes to it.
+    Resized,
+}
+
+/// Builds a detector graph for the given input size, configuration and front.
+pub type DetectorBuildFn =
+    fn(&DetectBuildOptions, &DetectorConfig, Front) -> Result<Graph, ModelError>;
 
 /// A registered detector: its torchvision name, its defaults and its builder.
 #[derive(Clone, Copy, Debug)]
@@ -181,7 +196,23 @@ impl DetectorInfo {
         };
         options.validate().map_err(invalid)?;
         config.validate().map_err(invalid)?;
-        (self.build)(options, config)
+        (self.build)(options, config, Front::Image)
+    }
+
+    /// The network for images already normalized and resized to `height` x `width`
+    /// ([`Front::Resized`]; the front is [`transform::front_graph`]).
+    pub fn network_graph(
+        &self,
+        options: &DetectBuildOptions,
+        config: &DetectorConfig,
+    ) -> Result<Graph, ModelError> {
+        let invalid = |reason| ModelError::InvalidOptions {
+            model: self.name.to_string(),
+            reason,
+        };
+        options.validate().map_err(invalid)?;
+        config.validate().map_err(invalid)?;
+        (self.build)(options, config, Front::Resized)
     }
 }
 

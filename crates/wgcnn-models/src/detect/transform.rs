@@ -70,6 +70,23 @@ impl TransformSizes {
         )
     }
 
+    /// The sizes of a network input already resized to `height` x `width` (the graph starts
+    /// after torchvision's resize): nothing left to resize, padding to `size_divisible`.
+    pub fn resized(height: usize, width: usize, size_divisible: usize) -> Result<Self, String> {
+        if height == 0 || width == 0 || size_divisible == 0 {
+            return Err(format!(
+                "image {height}x{width} and size_divisible {size_divisible} must be positive"
+            ));
+        }
+        let pad = |len: usize| len.div_ceil(size_divisible) * size_divisible;
+        Ok(TransformSizes {
+            input: [height, width],
+            resized: [height, width],
+            padded: [pad(height), pad(width)],
+            scale: 1.0,
+        })
+    }
+
     /// `(height, width)` factors mapping boxes of the resized image back to the input image, as
     /// torchvision's `resize_boxes` computes them: `original / resized` in f32.
     pub fn box_scale(&self) -> [f32; 2] {
@@ -78,6 +95,27 @@ impl TransformSizes {
             self.input[1] as f32 / self.resized[1] as f32,
         ]
     }
+}
+
+/// The transform's front as a graph of its own, for an image of `height` x `width`: input
+/// `image` `[batch, 3, H, W]`, output `transform.resize` (or `transform.normalize`) `[batch, 3,
+/// h, w]` at torchvision's resized size, normalized; no padding. With [`super::Front::Resized`]
+/// networks it splits a detector in two: this per image size, the network per resized size
+/// (images of many sizes resize to one network size). Returns the graph and the sizes.
+pub fn front_graph(
+    batch: usize,
+    height: usize,
+    width: usize,
+    config: &DetectorConfig,
+) -> Result<(wgcnn_graph::Graph, TransformSizes), String> {
+    let mut sizes = TransformSizes::for_config(height, width, config)?;
+    sizes.padded = sizes.resized;
+    let mut b = GraphBuilder::new();
+    let image = b.input("image", &[batch, 3, height, width]);
+    let x = transform(&mut b, image, &sizes, config.image_mean, config.image_std)
+        .map_err(|e| e.to_string())?;
+    b.output(x);
+    Ok((b.finish(), sizes))
 }
 
 /// Adds the transform on `image` `[N, 3, H, W]`: `(x - mean) / std` (constants
@@ -138,6 +176,33 @@ pub fn transform(
         )?;
     }
     Ok(x)
+}
+
+/// The end of the transform for an image already normalized and resized
+/// ([`TransformSizes::resized`]): zero padding to `sizes.padded` (node `transform`), or the
+/// image itself when it needs none.
+pub fn pad_only(
+    b: &mut GraphBuilder,
+    image: TensorId,
+    sizes: &TransformSizes,
+) -> Result<TensorId, GraphError> {
+    if sizes.padded == sizes.resized {
+        return Ok(image);
+    }
+    let padding = [
+        0,
+        0,
+        sizes.padded[0] - sizes.resized[0],
+        sizes.padded[1] - sizes.resized[1],
+    ];
+    b.node(
+        "transform",
+        Op::Pad {
+            padding,
+            value: 0.0,
+        },
+        &[image],
+    )
 }
 
 #[cfg(test)]
