@@ -17,7 +17,8 @@
 // | 2       | b    | read       |
 // | 3       | y    | read_write |  (same shape as a)
 //
-// Params mirrors `BinaryParams` in crates/wgcnn-kernels/src/binary.rs.
+// Params mirrors `BinaryParams` in crates/wgcnn-kernels/src/binary.rs. Composed with
+// lib/index.wgsl (element id) and lib/activation.wgsl (the activation codes).
 
 struct Params {
     len: u32,        // elements of a and y
@@ -39,41 +40,30 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-fn act(v: f32, code: u32, p0: f32, p1: f32) -> f32 {
-    switch code {
-        case 1u: { return max(v, 0.0); }
-        case 2u: { return clamp(v, p0, p1); }
-        case 3u: { return 1.0 / (1.0 + exp(-v)); }
-        case 4u: { return v / (1.0 + exp(-v)); }
-        case 5u: { return clamp(p0 * v + p1, 0.0, 1.0); }
-        case 6u: { return v * clamp(v / 6.0 + 0.5, 0.0, 1.0); }
-        case 7u: { return tanh(v); }
-        default: { return v; }
+// The element of b that a's element i meets: the one scalar (mode 2), i itself (mode 0), or
+// its channel's (mode 1; with b_batched b is [N, C], whose row-major index is a's plane index).
+// Branches, not selects: the common modes 0 and 2 then spend no division.
+fn b_index(i: u32) -> u32 {
+    if (params.mode == 0u) {
+        return i;
     }
+    if (params.mode == 1u) {
+        let plane = i / params.spatial;
+        return select(plane % params.channels, plane, params.b_batched == 1u);
+    }
+    return 0u;
 }
 
 @compute @workgroup_size(256)
-fn binary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lid: u32) {
-    let i = (wg.x + wg.y * nwg.x) * 256u + lid;
-    if (i >= params.len) {
-        return;
-    }
-    var bi = 0u;
-    if (params.mode == 0u) {
-        bi = i;
-    } else if (params.mode == 1u) {
-        let plane = i / params.spatial;
-        bi = plane % params.channels;
-        if (params.b_batched == 1u) {
-            bi = plane;
-        }
-    }
+fn binary(ids: IdxIds) {
+    let i = idx_element(ids);
+    if (i >= params.len) { return; }
+    let bi = b_index(i);
     var v: f32;
     if (params.op == 1u) {
         v = a[i] * b[bi];
     } else {
         v = a[i] + b[bi];
     }
-    y[i] = act(v, params.act, params.p0, params.p1);
+    y[i] = act_apply(v, params.act, params.p0, params.p1);
 }

@@ -32,40 +32,11 @@
 // | 4       | residual [N, K, OH, OW] (if has_residual) | read       |
 // | 5       | y [N, K, OH, OW] (channels out_c_offset.. of [N, out_c_total, OH, OW]) | read_write |
 //
-// Params mirrors `Conv2dParams` in crates/wgcnn-kernels/src/conv2d.rs; keep both in step.
+// Params: `ConvParams` (lib/conv.wgsl, mirrors `Conv2dParams` in crates/wgcnn-kernels/src/conv2d.rs);
+// pixel_blocks = ceil(N*OH*OW / 256), chan_blocks = ceil((K/groups) / CB). Composed with
+// lib/conv.wgsl (block, pixel and tap arithmetic) and lib/activation.wgsl.
 
-struct Params {
-    batch: u32,        // N
-    in_c: u32,         // C
-    in_h: u32,         // H
-    in_w: u32,         // W
-    out_c: u32,        // K
-    out_h: u32,        // OH
-    out_w: u32,        // OW
-    groups: u32,
-    kernel_h: u32,
-    kernel_w: u32,
-    stride_h: u32,
-    stride_w: u32,
-    pad_top: u32,
-    pad_left: u32,
-    dil_h: u32,
-    dil_w: u32,
-    pixel_blocks: u32, // ceil(N*OH*OW / 256)
-    chan_blocks: u32,  // ceil((K/groups) / CB), per group
-    has_bias: u32,
-    has_residual: u32,
-    act: u32,          // activation code (wgcnn_graph::Activation::code)
-    p0: f32,
-    p1: f32,
-    cb: u32,           // the CB override of the pipeline this launch uses (not read here)
-    out_c_total: u32,  // channels of the tensor y is (out_c unless y is a concatenation)
-    out_c_offset: u32, // first channel of y written (a channel slice of a concatenation)
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: ConvParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -77,83 +48,19 @@ const PIXELS: u32 = 4u;
 // Output channels per workgroup: 16 or 4 (see the header).
 override CB: u32 = 16u;
 
-// Same codes and formulas as `act()` in unary.wgsl.
-fn act(v: f32, code: u32, p0: f32, p1: f32) -> f32 {
-    switch code {
-        case 1u: { return max(v, 0.0); }
-        case 2u: { return clamp(v, p0, p1); }
-        case 3u: { return 1.0 / (1.0 + exp(-v)); }
-        case 4u: { return v / (1.0 + exp(-v)); }
-        case 5u: { return clamp(p0 * v + p1, 0.0, 1.0); }
-        case 6u: { return v * clamp(v / 6.0 + 0.5, 0.0, 1.0); }
-        case 7u: { return tanh(v); }
-        default: { return v; }
-    }
-}
-
-// Writes one output channel's 4 pixels (those that exist) with the epilogue.
-fn store(k: u32, k_end: u32, acc: vec4<f32>, img: vec4<u32>, sp: vec4<u32>, live: vec4<bool>) {
-    if (k >= k_end) {
-        return;
-    }
-    let plane = params.out_h * params.out_w;
-    var b = 0.0;
-    if (params.has_bias == 1u) {
-        b = bias[k];
-    }
-    for (var i = 0u; i < PIXELS; i++) {
-        if (live[i]) {
-            let o = (img[i] * params.out_c + k) * plane + sp[i];
-            let oy = (img[i] * params.out_c_total + params.out_c_offset + k) * plane + sp[i];
-            var v = acc[i] + b;
-            if (params.has_residual == 1u) {
-                v += residual[o];
-            }
-            y[oy] = act(v, params.act, params.p0, params.p1);
-        }
-    }
-}
-
 @compute @workgroup_size(64)
 fn conv2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
-    let id = wg.x + wg.y * nwg.x;
-    if (id >= params.pixel_blocks * params.chan_blocks * params.groups) {
+    let blk = conv_block(params, wg.x + wg.y * nwg.x, CB, LANES * PIXELS);
+    let first = blk.pixel0 + lid * PIXELS;
+    if (!blk.ok || first >= params.batch * params.out_h * params.out_w) {
         return;
     }
-    let pb = id % params.pixel_blocks;
-    let gcb = id / params.pixel_blocks;
-    let g = gcb / params.chan_blocks;
-    let kg = params.out_c / params.groups;
-    let cg = params.in_c / params.groups;
-    let k_end = (g + 1u) * kg;
-    let k0 = g * kg + (gcb % params.chan_blocks) * CB;
-    let plane = params.out_h * params.out_w;
-    let m = params.batch * plane;
-    let first = pb * (LANES * PIXELS) + lid * PIXELS;
-    if (first >= m) {
-        return;
-    }
-
-    // Per pixel: image, spatial index, top-left input corner (may be negative: padding) and
-    // the offset of its image's first input channel of this group.
-    var img: vec4<u32>;
-    var sp: vec4<u32>;
-    var iy0: vec4<i32>;
-    var ix0: vec4<i32>;
-    var base: vec4<u32>;
-    var live: vec4<bool>;
+    let px = conv_pixels(params, first, blk.g);
+    let cg = blk.cg;
+    let k0 = blk.k0;
+    let k_end = blk.k_end;
     let in_plane = params.in_h * params.in_w;
-    for (var i = 0u; i < PIXELS; i++) {
-        let p = first + i;
-        live[i] = p < m;
-        let pc = min(p, m - 1u);
-        img[i] = pc / plane;
-        sp[i] = pc % plane;
-        iy0[i] = i32((sp[i] / params.out_w) * params.stride_h) - i32(params.pad_top);
-        ix0[i] = i32((sp[i] % params.out_w) * params.stride_w) - i32(params.pad_left);
-        base[i] = (img[i] * params.in_c + g * cg) * in_plane;
-    }
 
     // Weight rows of the CB channels, clamped to the group's last channel in the tail block
     // (their sums are computed and dropped, which keeps the weight loads uniform).
@@ -191,20 +98,14 @@ fn conv2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     var a13 = vec4<f32>(0.0);
     var a14 = vec4<f32>(0.0);
     var a15 = vec4<f32>(0.0);
-    let h = i32(params.in_h);
-    let wd = i32(params.in_w);
     for (var ky = 0u; ky < params.kernel_h; ky++) {
-        let iy = iy0 + vec4<i32>(i32(ky * params.dil_h));
-        let row_ok = (iy >= vec4<i32>(0)) & (iy < vec4<i32>(h));
         for (var kx = 0u; kx < params.kernel_w; kx++) {
-            let ix = ix0 + vec4<i32>(i32(kx * params.dil_w));
-            let ok = row_ok & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(wd)) & live;
             // Input offsets of the 4 pixels in channel 0 (0 where padding; masked below).
-            let off = select(vec4<u32>(0u), base + vec4<u32>(iy * vec4<i32>(wd) + ix), ok);
+            let tap = conv_tap(params, px, ky, kx);
             var wi = ky * params.kernel_w + kx;
             var xo = 0u;
             for (var c = 0u; c < cg; c++) {
-                let xv = select(vec4<f32>(0.0), vec4<f32>(x[off.x + xo], x[off.y + xo], x[off.z + xo], x[off.w + xo]), ok);
+                let xv = select(vec4<f32>(0.0), vec4<f32>(x[tap.off.x + xo], x[tap.off.y + xo], x[tap.off.z + xo], x[tap.off.w + xo]), tap.ok);
                 a0 += w[w0 + wi] * xv;
                 a1 += w[w1 + wi] * xv;
                 a2 += w[w2 + wi] * xv;
@@ -232,7 +133,18 @@ fn conv2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     // One loop over the block's channels rather than 16 inlined stores: the same speed, and the
     // pipeline compiles 10x faster (measured on lavapipe, cold: 2.7 s -> 0.27 s).
     let acc = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-    for (var r = 0u; r < CB; r++) {
-        store(k0 + r, k_end, acc[r], img, sp, live);
+    for (var r = 0u; r < min(CB, k_end - k0); r++) {
+        store(k0 + r, acc[r], px);
+    }
+}
+
+// Writes output channel k's 4 pixels (those that exist) through the epilogue.
+fn store(k: u32, acc: vec4<f32>, px: ConvPixels) {
+    var v = acc;
+    if (params.has_bias == 1u) { v += vec4<f32>(bias[k]); }
+    for (var i = 0u; i < PIXELS; i++) {
+        let o = conv_out_planes(params, px.img[i], k) + vec2<u32>(px.sp[i]);
+        if (px.live[i] && params.has_residual == 1u) { v[i] += residual[o.x]; }
+        if (px.live[i]) { y[o.y] = act_apply(v[i], params.act, params.p0, params.p1); }
     }
 }

@@ -1,3 +1,5 @@
+enable subgroups;
+
 // conv2d_sg: conv2d.wgsl's computation, y = act(conv(x, w) + bias + residual) in NCHW f32 with
 // any kernel size, stride, asymmetric padding, dilation and group count, for devices with
 // subgroups of at least 8 lanes.
@@ -5,205 +7,139 @@
 // Implicit GEMM as in conv2d.wgsl. Threads: a workgroup is 8 invocations (one subgroup of 8
 // lanes on lavapipe; on wider subgroups only lanes 0..7 are read) owning one block of 16 output
 // channels of one group and 32 output pixels; each lane keeps a 16-channel x 4-pixel register
-// tile (4 neighbouring pixels in N*OH*OW order). Per reduction step the lanes load the 16
-// weights as two 8-wide vectors (lane l: channels l and l + 8) and `subgroupBroadcast` hands
-// each to every lane: on lavapipe every storage load inside a loop is a bounds-checked scalar
-// load per lane, so a weight costs an eighth of the per-lane load conv2d.wgsl spends on it
-// (measured on ResNet-50's layers: about 2x the GFLOP per CPU-second).
+// tile (4 neighbouring pixels in N*OH*OW order). Lanes are numbered by the subgroup lane id
+// (the id the broadcasts address), not the workgroup index: drivers need not make them equal.
+// Per reduction step the lanes load the 16 channels' weights as two 8-wide vectors (lane l:
+// output channels l and l + 8) and `subgroupBroadcast` hands each to every lane: on lavapipe
+// every storage load inside a loop is a bounds-checked scalar load per lane, so a weight costs
+// an eighth of the per-lane load conv2d.wgsl spends on it (measured on ResNet-50's layers:
+// about 2x the GFLOP per CPU-second).
+//
+// `override SG4` picks the reduction step (the Rust side, `conv2d::variant`, per layer):
+// - false: one input channel per step, weights in the plain [K, C/groups, kh, kw] layout, read
+//   as scalars out of the vec4 binding (`w[i >> 2][i & 3]`; the uploaded weights are padded to
+//   a multiple of 4 values, see `conv2d::prepare_weights`). Any C/groups.
+// - true: 4 input channels per step, for C/groups a multiple of 4, weights in the
+//   [K, kh, kw, C/groups] layout (made at plan time by `conv2d::prepare_weights`) so one vec4
+//   load brings 4 input channels' weights: a quarter of the weight loads (a per-lane vec4 load
+//   costs about what a scalar one does on lavapipe) and a quarter of the accumulator writes
+//   (every register write in a loop is a masked blend there), 1.0-1.4x the GFLOP per
+//   CPU-second of the scalar step on ResNet-50's layers (1.2x typical).
+// The override is a pipeline constant, so each pipeline holds only its own step.
 // Workgroup ids run pixel block fastest: id = pixel_block + pixel_blocks * (group * chan_blocks +
 // chan_block), on a 2-D grid (linear id = wg.x + wg.y * nwg.x; ids past the end return).
 //
-// | binding | what                                      | access     |
-// |---------|-------------------------------------------|------------|
-// | 0       | Params                                    | uniform    |
-// | 1       | x [N, C, H, W]                            | read       |
-// | 2       | w [K, C/groups, kh, kw]                   | read       |
-// | 3       | bias [K]                (if has_bias)     | read       |
-// | 4       | residual [N, K, OH, OW] (if has_residual) | read       |
+// | binding | what                                                         | access     |
+// |---------|--------------------------------------------------------------|------------|
+// | 0       | Params                                                       | uniform    |
+// | 1       | x [N, C, H, W]                                               | read       |
+// | 2       | w as vec4s: [K, C/groups, kh, kw] (SG4 false), [K, kh, kw, C/groups] (true) | read |
+// | 3       | bias [K]                (if has_bias)                        | read       |
+// | 4       | residual [N, K, OH, OW] (if has_residual)                    | read       |
 // | 5       | y [N, K, OH, OW] (channels out_c_offset.. of [N, out_c_total, OH, OW]) | read_write |
 //
-// Params mirrors `Conv2dParams` in crates/wgcnn-kernels/src/conv2d.rs (shared with
-// conv2d.wgsl; here pixel_blocks = ceil(N*OH*OW / 32) and cb = 16); keep them in step.
+// Params: `ConvParams` (lib/conv.wgsl, mirrors `Conv2dParams` in crates/wgcnn-kernels/src/conv2d.rs);
+// here pixel_blocks = ceil(N*OH*OW / 32), chan_blocks = ceil((K/groups) / 16), cb = 16.
+// Composed with lib/conv.wgsl, lib/subgroup.wgsl (the broadcast steps) and lib/activation.wgsl.
 
-struct Params {
-    batch: u32,        // N
-    in_c: u32,         // C
-    in_h: u32,         // H
-    in_w: u32,         // W
-    out_c: u32,        // K
-    out_h: u32,        // OH
-    out_w: u32,        // OW
-    groups: u32,
-    kernel_h: u32,
-    kernel_w: u32,
-    stride_h: u32,
-    stride_w: u32,
-    pad_top: u32,
-    pad_left: u32,
-    dil_h: u32,
-    dil_w: u32,
-    pixel_blocks: u32, // ceil(N*OH*OW / 32)
-    chan_blocks: u32,  // ceil((K/groups) / 16), per group
-    has_bias: u32,
-    has_residual: u32,
-    act: u32,          // activation code (wgcnn_graph::Activation::code)
-    p0: f32,
-    p1: f32,
-    cb: u32,           // 16 (not read here)
-    out_c_total: u32,  // channels of the tensor y is (out_c unless y is a concatenation)
-    out_c_offset: u32, // first channel of y written (a channel slice of a concatenation)
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: ConvParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 
+// 4 input channels per reduction step (see the header).
+override SG4: bool = false;
 const LANES: u32 = 8u;
 const PIXELS: u32 = 4u;
 const CB: u32 = 16u;
 
-// Same codes and formulas as `act()` in unary.wgsl.
-fn act(v: f32, code: u32, p0: f32, p1: f32) -> f32 {
-    switch code {
-        case 1u: { return max(v, 0.0); }
-        case 2u: { return clamp(v, p0, p1); }
-        case 3u: { return 1.0 / (1.0 + exp(-v)); }
-        case 4u: { return v / (1.0 + exp(-v)); }
-        case 5u: { return clamp(p0 * v + p1, 0.0, 1.0); }
-        case 6u: { return v * clamp(v / 6.0 + 0.5, 0.0, 1.0); }
-        case 7u: { return tanh(v); }
-        default: { return v; }
-    }
+// The 4 pixels' values at offset o past the tap's offsets (o = c * in_plane: input channel c
+// of the group), 0 in the padding.
+fn load_x(tap: ConvTap, o: u32) -> vec4<f32> {
+    let v = vec4<f32>(x[tap.off.x + o], x[tap.off.y + o], x[tap.off.z + o], x[tap.off.w + o]);
+    return select(vec4<f32>(0.0), v, tap.ok);
+}
+
+// Scalar step: weight i of the plain layout.
+fn w1(i: u32) -> f32 {
+    return w[i >> 2u][i & 3u];
 }
 
 @compute @workgroup_size(8)
 fn conv2d_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lane: u32) {
-    let id = wg.x + wg.y * nwg.x;
-    if (id >= params.pixel_blocks * params.chan_blocks * params.groups) {
+             @builtin(subgroup_invocation_id) lane: u32) {
+    let blk = conv_block(params, wg.x + wg.y * nwg.x, CB, LANES * PIXELS);
+    if (!blk.ok) {
         return;
     }
-    let pb = id % params.pixel_blocks;
-    let gcb = id / params.pixel_blocks;
-    let g = gcb / params.chan_blocks;
-    let kg = params.out_c / params.groups;
-    let cg = params.in_c / params.groups;
-    let k_end = (g + 1u) * kg;
-    let k0 = g * kg + (gcb % params.chan_blocks) * CB;
-    let plane = params.out_h * params.out_w;
-    let m = params.batch * plane;
     // Every lane runs the loops to the end (the broadcasts need all 8): lanes past the last
     // pixel compute on clamped pixels and store nothing.
-    let first = pb * (LANES * PIXELS) + lane * PIXELS;
-
-    // Per pixel: image, spatial index, top-left input corner (may be negative: padding) and
-    // the offset of its image's first input channel of this group.
-    var img: vec4<u32>;
-    var sp: vec4<u32>;
-    var iy0: vec4<i32>;
-    var ix0: vec4<i32>;
-    var base: vec4<u32>;
-    var live: vec4<bool>;
+    let px = conv_pixels(params, blk.pixel0 + lane * PIXELS, blk.g);
     let in_plane = params.in_h * params.in_w;
-    for (var i = 0u; i < PIXELS; i++) {
-        let p = first + i;
-        live[i] = p < m;
-        let pc = min(p, m - 1u);
-        img[i] = pc / plane;
-        sp[i] = pc % plane;
-        iy0[i] = i32((sp[i] / params.out_w) * params.stride_h) - i32(params.pad_top);
-        ix0[i] = i32((sp[i] % params.out_w) * params.stride_w) - i32(params.pad_left);
-        base[i] = (img[i] * params.in_c + g * cg) * in_plane;
-    }
 
     // Weight rows of channels k0 + lane and k0 + 8 + lane, clamped to the group's last channel
-    // in the tail block (their sums are computed and dropped).
+    // in the tail block (their sums are computed and dropped): scalar indices, or vec4 indices
+    // with SG4 (a row is khw * cg values either way).
     let khw = params.kernel_h * params.kernel_w;
-    let wa0 = min(k0 + lane, k_end - 1u) * cg * khw;
-    let wb0 = min(k0 + 8u + lane, k_end - 1u) * cg * khw;
+    let row = khw * select(blk.cg, blk.cg / 4u, SG4);
+    let wa0 = min(blk.k0 + lane, blk.k_end - 1u) * row;
+    let wb0 = min(blk.k0 + 8u + lane, blk.k_end - 1u) * row;
 
-    var a0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var a2 = vec4<f32>(0.0);
-    var a3 = vec4<f32>(0.0);
-    var a4 = vec4<f32>(0.0);
-    var a5 = vec4<f32>(0.0);
-    var a6 = vec4<f32>(0.0);
-    var a7 = vec4<f32>(0.0);
-    var a8 = vec4<f32>(0.0);
-    var a9 = vec4<f32>(0.0);
-    var a10 = vec4<f32>(0.0);
-    var a11 = vec4<f32>(0.0);
-    var a12 = vec4<f32>(0.0);
-    var a13 = vec4<f32>(0.0);
-    var a14 = vec4<f32>(0.0);
-    var a15 = vec4<f32>(0.0);
-    let h = i32(params.in_h);
-    let wd = i32(params.in_w);
+    var acc: array<vec4<f32>, 16>;
     for (var ky = 0u; ky < params.kernel_h; ky++) {
-        let iy = iy0 + vec4<i32>(i32(ky * params.dil_h));
-        let row_ok = (iy >= vec4<i32>(0)) & (iy < vec4<i32>(h));
         for (var kx = 0u; kx < params.kernel_w; kx++) {
-            let ix = ix0 + vec4<i32>(i32(kx * params.dil_w));
-            let ok = row_ok & (ix >= vec4<i32>(0)) & (ix < vec4<i32>(wd)) & live;
-            // Input offsets of the 4 pixels in channel 0 (0 where padding; masked below).
-            let off = select(vec4<u32>(0u), base + vec4<u32>(iy * vec4<i32>(wd) + ix), ok);
+            let tap = conv_tap(params, px, ky, kx);
             let wi0 = ky * params.kernel_w + kx;
-            var wa = wa0 + wi0;
-            var wb = wb0 + wi0;
-            var xo = 0u;
-            for (var c = 0u; c < cg; c++) {
-                let xv = select(vec4<f32>(0.0), vec4<f32>(x[off.x + xo], x[off.y + xo], x[off.z + xo], x[off.w + xo]), ok);
-                let va = w[wa];
-                let vb = w[wb];
-                a0 += subgroupBroadcast(va, 0u) * xv;
-                a1 += subgroupBroadcast(va, 1u) * xv;
-                a2 += subgroupBroadcast(va, 2u) * xv;
-                a3 += subgroupBroadcast(va, 3u) * xv;
-                a4 += subgroupBroadcast(va, 4u) * xv;
-                a5 += subgroupBroadcast(va, 5u) * xv;
-                a6 += subgroupBroadcast(va, 6u) * xv;
-                a7 += subgroupBroadcast(va, 7u) * xv;
-                a8 += subgroupBroadcast(vb, 0u) * xv;
-                a9 += subgroupBroadcast(vb, 1u) * xv;
-                a10 += subgroupBroadcast(vb, 2u) * xv;
-                a11 += subgroupBroadcast(vb, 3u) * xv;
-                a12 += subgroupBroadcast(vb, 4u) * xv;
-                a13 += subgroupBroadcast(vb, 5u) * xv;
-                a14 += subgroupBroadcast(vb, 6u) * xv;
-                a15 += subgroupBroadcast(vb, 7u) * xv;
-                wa += khw;
-                wb += khw;
-                xo += in_plane;
+            if (SG4) {
+                // Input channels 4 c4.. : their weights are one vec4 at (ky, kx).
+                var wi = wi0 * (blk.cg / 4u);
+                var o0 = 0u;
+                for (var c4 = 0u; c4 < blk.cg / 4u; c4++) {
+                    let o1 = o0 + in_plane;
+                    let o2 = o1 + in_plane;
+                    let o3 = o2 + in_plane;
+                    let x0 = load_x(tap, o0);
+                    let x1 = load_x(tap, o1);
+                    let x2 = load_x(tap, o2);
+                    let x3 = load_x(tap, o3);
+                    sg_fma16x4(&acc, w[wa0 + wi], w[wb0 + wi], x0, x1, x2, x3);
+                    wi += 1u;
+                    o0 = o3 + in_plane;
+                }
+            } else {
+                // Input channel c: its weight at (ky, kx) is khw values after channel c - 1's.
+                var wa = wa0 + wi0;
+                var wb = wb0 + wi0;
+                var xo = 0u;
+                for (var c = 0u; c < blk.cg; c++) {
+                    sg_fma16(&acc, w1(wa), w1(wb), load_x(tap, xo));
+                    wa += khw;
+                    wb += khw;
+                    xo += in_plane;
+                }
             }
         }
     }
 
     // Epilogue: one loop over the block's channels (compact code: the activation switch is
-    // compiled once, not 64 times).
-    let acc = array<vec4<f32>, 16>(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15);
-    let live_k = min(CB, k_end - k0);
-    for (var r = 0u; r < live_k; r++) {
-        let k = k0 + r;
-        var b = 0.0;
-        if (params.has_bias == 1u) {
-            b = bias[k];
-        }
-        for (var i = 0u; i < PIXELS; i++) {
-            if (live[i]) {
-                let o = (img[i] * params.out_c + k) * plane + sp[i];
-                let oy = (img[i] * params.out_c_total + params.out_c_offset + k) * plane + sp[i];
-                var v = acc[r][i] + b;
-                if (params.has_residual == 1u) {
-                    v += residual[o];
-                }
-                y[oy] = act(v, params.act, params.p0, params.p1);
-            }
-        }
+    // compiled once, not 64 times), indexing a copy so the accumulators stay registers.
+    let out = acc;
+    for (var r = 0u; r < min(CB, blk.k_end - blk.k0); r++) {
+        store(blk.k0 + r, out[r], px);
+    }
+}
+
+// Writes output channel k's 4 pixels (those that exist) through the epilogue. Offsets per
+// live pixel inside the loop: computing the 4 pixels' offsets up front (a lib struct) measured
+// 5-14% slower on ResNeXt's grouped layers (lavapipe), where the epilogue weighs most.
+fn store(k: u32, acc: vec4<f32>, px: ConvPixels) {
+    var v = acc;
+    if (params.has_bias == 1u) { v += vec4<f32>(bias[k]); }
+    for (var i = 0u; i < PIXELS; i++) {
+        let o = conv_out_planes(params, px.img[i], k) + vec2<u32>(px.sp[i]);
+        if (px.live[i] && params.has_residual == 1u) { v[i] += residual[o.x]; }
+        if (px.live[i]) { y[o.y] = act_apply(v[i], params.act, params.p0, params.p1); }
     }
 }

@@ -18,37 +18,11 @@
 // | 1       | x [N, C, H, W]                | read       |
 // | 2       | V [16, C, t_stride]           | read_write |
 //
-// Params mirrors `WinogradParams` in crates/wgcnn-kernels/src/conv2d/winograd.rs, shared by
-// the three Winograd kernels; keep them in step.
+// Params: `WinogradParams` (lib/winograd.wgsl, mirrors `WinogradParams` in
+// crates/wgcnn-kernels/src/conv2d/winograd.rs, shared by the three Winograd kernels). Composed
+// with lib/winograd.wgsl.
 
-struct Params {
-    batch: u32,       // N
-    in_c: u32,        // C
-    in_h: u32,        // H
-    in_w: u32,        // W
-    out_c: u32,       // K
-    out_h: u32,       // OH
-    out_w: u32,       // OW
-    pad_top: u32,
-    pad_left: u32,
-    tiles_h: u32,     // ceil(OH / 2)
-    tiles_w: u32,     // ceil(OW / 2)
-    tiles: u32,       // N * tiles_h * tiles_w
-    t_stride: u32,    // row length of V and M: tiles rounded up to the GEMM's block
-    t_blocks: u32,    // t_stride / the GEMM's tile block
-    k_blocks: u32,    // ceil(K / 16)
-    has_bias: u32,
-    has_residual: u32,
-    act: u32,         // activation code (wgcnn_graph::Activation::code)
-    p0: f32,
-    p1: f32,
-    out_c_total: u32,  // channels of the tensor y is (out_c unless y is a concatenation)
-    out_c_offset: u32, // first channel of y written (a channel slice of a concatenation)
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: WinogradParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> v: array<f32>;
 
@@ -62,21 +36,18 @@ fn bt(d: vec4<f32>) -> vec4<f32> {
 @compute @workgroup_size(64)
 fn conv2d_winograd_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                          @builtin(local_invocation_index) lid: u32) {
-    let i = (wg.x + wg.y * nwg.x) * 64u + lid;
-    if (i >= params.in_c * params.tiles) {
+    // Tile t of input channel c.
+    let it = wino_item(params, wg, nwg, lid, params.in_c);
+    if (!it.ok) {
         return;
     }
-    let t = i % params.tiles;
-    let c = i / params.tiles;
-    let per_img = params.tiles_h * params.tiles_w;
-    let n = t / per_img;
-    let ty = (t % per_img) / params.tiles_w;
-    let tx = t % params.tiles_w;
-    let y0 = i32(ty * 2u) - i32(params.pad_top);
-    let x0 = i32(tx * 2u) - i32(params.pad_left);
+    let t = it.t;
+    let c = it.ch;
+    let y0 = i32(it.at.y * 2u) - i32(params.pad_top);
+    let x0 = i32(it.at.z * 2u) - i32(params.pad_left);
     let h = i32(params.in_h);
     let w = i32(params.in_w);
-    let plane = (n * params.in_c + c) * params.in_h * params.in_w;
+    let plane = (it.at.x * params.in_c + c) * params.in_h * params.in_w;
 
     // The patch's 4 columns as vec4s down the rows, and the row mask.
     let cols = vec4<i32>(x0) + vec4<i32>(0, 1, 2, 3);

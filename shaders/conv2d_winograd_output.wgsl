@@ -14,69 +14,29 @@
 // | 3       | residual [N, K, OH, OW] (if has_residual) | read       |
 // | 4       | y [N, K, OH, OW]                          | read_write |
 //
-// Params mirrors `WinogradParams` in crates/wgcnn-kernels/src/conv2d/winograd.rs (see
-// conv2d_winograd_input.wgsl for the fields).
+// Params: `WinogradParams` (lib/winograd.wgsl, mirrors `WinogradParams` in
+// crates/wgcnn-kernels/src/conv2d/winograd.rs). Composed with lib/winograd.wgsl and
+// lib/activation.wgsl.
 
-struct Params {
-    batch: u32,
-    in_c: u32,
-    in_h: u32,
-    in_w: u32,
-    out_c: u32,
-    out_h: u32,
-    out_w: u32,
-    pad_top: u32,
-    pad_left: u32,
-    tiles_h: u32,
-    tiles_w: u32,
-    tiles: u32,
-    t_stride: u32,
-    t_blocks: u32,
-    k_blocks: u32,
-    has_bias: u32,
-    has_residual: u32,
-    act: u32,
-    p0: f32,
-    p1: f32,
-    out_c_total: u32,  // channels of the tensor y is (out_c unless y is a concatenation)
-    out_c_offset: u32, // first channel of y written (a channel slice of a concatenation)
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: WinogradParams;
 @group(0) @binding(1) var<storage, read> m: array<f32>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-// Same codes and formulas as `act()` in unary.wgsl.
-fn act(v: f32, code: u32, p0: f32, p1: f32) -> f32 {
-    switch code {
-        case 1u: { return max(v, 0.0); }
-        case 2u: { return clamp(v, p0, p1); }
-        case 3u: { return 1.0 / (1.0 + exp(-v)); }
-        case 4u: { return v / (1.0 + exp(-v)); }
-        case 5u: { return clamp(p0 * v + p1, 0.0, 1.0); }
-        case 6u: { return v * clamp(v / 6.0 + 0.5, 0.0, 1.0); }
-        case 7u: { return tanh(v); }
-        default: { return v; }
-    }
-}
-
 @compute @workgroup_size(64)
 fn conv2d_winograd_output(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                           @builtin(local_invocation_index) lid: u32) {
-    let i = (wg.x + wg.y * nwg.x) * 64u + lid;
-    if (i >= params.out_c * params.tiles) {
+    // Tile t of output channel k.
+    let it = wino_item(params, wg, nwg, lid, params.out_c);
+    if (!it.ok) {
         return;
     }
-    let t = i % params.tiles;
-    let k = i / params.tiles;
-    let per_img = params.tiles_h * params.tiles_w;
-    let n = t / per_img;
-    let ty = (t % per_img) / params.tiles_w;
-    let tx = t % params.tiles_w;
+    let t = it.t;
+    let k = it.ch;
+    let n = it.at.x;
+    let ty = it.at.y;
+    let tx = it.at.z;
 
     // The 4x4 block M[.][k][t] as rows, then A^T M A with A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
     // (interpolation points 0, 1, -1 and infinity).
@@ -110,7 +70,7 @@ fn conv2d_winograd_output(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_wor
                 if (params.has_residual == 1u) {
                     val += residual[o];
                 }
-                y[y_plane + oy * params.out_w + ox] = act(val, params.act, params.p0, params.p1);
+                y[y_plane + oy * params.out_w + ox] = act_apply(val, params.act, params.p0, params.p1);
             }
         }
     }

@@ -13,7 +13,8 @@
 // | 1       | x [outer, src_channels, inner]  | read       |
 // | 2       | y [outer, dst_channels, inner]  | read_write |
 //
-// Params mirrors `CopyChannelsParams` in crates/wgcnn-kernels/src/copy_channels.rs.
+// Params mirrors `CopyChannelsParams` in crates/wgcnn-kernels/src/copy_channels.rs. Composed
+// with lib/index.wgsl (element id, index splitting).
 
 struct Params {
     total: u32,         // outer * count * inner
@@ -31,17 +32,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
 @compute @workgroup_size(256)
-fn copy_channels(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                 @builtin(local_invocation_index) lid: u32) {
-    let i = (wg.x + wg.y * nwg.x) * 256u + lid;
-    if (i >= params.total) {
-        return;
-    }
-    let j = i % params.inner;
-    let rest = i / params.inner;
-    let c = rest % params.count;
-    let o = rest / params.count;
-    let src = (o * params.src_channels + params.src_offset + c) * params.inner + j;
-    let dst = (o * params.dst_channels + params.dst_offset + c) * params.inner + j;
-    y[dst] = x[src];
+fn copy_channels(ids: IdxIds) {
+    let i = idx_element(ids);
+    if (i >= params.total) { return; }
+    // (element in the channel, copied channel, outer index)
+    let e = idx_split3(i, params.count, params.inner);
+    let src = idx_flat3(e.z, params.src_offset + e.y, e.x, params.src_channels, params.inner);
+    y[idx_flat3(e.z, params.dst_offset + e.y, e.x, params.dst_channels, params.inner)] = x[src];
 }

@@ -23,55 +23,15 @@
 // | 4       | residual [N, K, OH, OW] (if has_residual) | read       |
 // | 5       | y [N, K, OH, OW]                          | read_write |
 //
-// Params mirrors `DwConv2dParams` in crates/wgcnn-kernels/src/dwconv2d.rs; keep both in step.
+// Params: `DwConvParams` (lib/dwconv.wgsl, mirrors `DwConv2dParams` in
+// crates/wgcnn-kernels/src/dwconv2d.rs). Composed with lib/dwconv.wgsl and lib/activation.wgsl.
 
-struct Params {
-    batch: u32,        // N
-    in_c: u32,         // C
-    in_h: u32,         // H
-    in_w: u32,         // W
-    out_c: u32,        // K = multiplier * C
-    out_h: u32,        // OH
-    out_w: u32,        // OW
-    multiplier: u32,   // K / C
-    kernel_h: u32,
-    kernel_w: u32,
-    stride_h: u32,
-    stride_w: u32,
-    pad_top: u32,
-    pad_left: u32,
-    dil_h: u32,
-    dil_w: u32,
-    quads_w: u32,      // ceil(OW / 4): quads per output row
-    plane_blocks: u32, // ceil(OH * quads_w / 64): workgroups per output plane
-    has_bias: u32,
-    has_residual: u32,
-    act: u32,          // activation code (wgcnn_graph::Activation::code)
-    p0: f32,
-    p1: f32,
-    _pad: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: DwConvParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
-
-// Same codes and formulas as `act()` in unary.wgsl.
-fn act(v: f32, code: u32, p0: f32, p1: f32) -> f32 {
-    switch code {
-        case 1u: { return max(v, 0.0); }
-        case 2u: { return clamp(v, p0, p1); }
-        case 3u: { return 1.0 / (1.0 + exp(-v)); }
-        case 4u: { return v / (1.0 + exp(-v)); }
-        case 5u: { return clamp(p0 * v + p1, 0.0, 1.0); }
-        case 6u: { return v * clamp(v / 6.0 + 0.5, 0.0, 1.0); }
-        case 7u: { return tanh(v); }
-        default: { return v; }
-    }
-}
 
 // x[row + col], or 0 where `col` falls in the left/right padding.
 fn load(row: u32, col: i32, width: i32) -> f32 {
@@ -143,7 +103,7 @@ fn dwconv2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
             if (params.has_residual == 1u) {
                 v += residual[o + i];
             }
-            y[o + i] = act(v, params.act, params.p0, params.p1);
+            y[o + i] = act_apply(v, params.act, params.p0, params.p1);
         }
     }
 }

@@ -24,63 +24,32 @@
 // | 3       | b [M]         (full; if has_bias)      | read       |
 // | 4       | y [N, M]                               | read_write |
 //
-// Params mirrors `LinearParams` in crates/wgcnn-kernels/src/linear.rs; keep both in step.
+// Params: `LinearParams` (lib/linear.wgsl, mirrors `LinearParams` in
+// crates/wgcnn-kernels/src/linear.rs); row_blocks = ceil(rows / 64). Composed with lib/linear.wgsl
+// and lib/activation.wgsl.
 
-struct Params {
-    batch: u32,        // N
-    in_features: u32,  // K
-    out_features: u32, // M (row stride of y)
-    row_offset: u32,   // first row of W held by `w`
-    rows: u32,         // rows of W held by `w`
-    row_blocks: u32,   // ceil(rows / 64)
-    has_bias: u32,
-    act: u32,          // activation code (wgcnn_graph::Activation::code)
-    p0: f32,
-    p1: f32,
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: LinearParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-// Same codes and formulas as `act()` in unary.wgsl.
-fn act(v: f32, code: u32, p0: f32, p1: f32) -> f32 {
-    switch code {
-        case 1u: { return max(v, 0.0); }
-        case 2u: { return clamp(v, p0, p1); }
-        case 3u: { return 1.0 / (1.0 + exp(-v)); }
-        case 4u: { return v / (1.0 + exp(-v)); }
-        case 5u: { return clamp(p0 * v + p1, 0.0, 1.0); }
-        case 6u: { return v * clamp(v / 6.0 + 0.5, 0.0, 1.0); }
-        case 7u: { return tanh(v); }
-        default: { return v; }
-    }
-}
-
 @compute @workgroup_size(64)
 fn linear(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
-    let id = wg.x + wg.y * nwg.x;
-    let batch_blocks = (params.batch + 3u) / 4u;
-    if (id >= params.row_blocks * batch_blocks) {
+    // Row r of w (an output feature), batch rows n0..n0+3.
+    let blk = linear_block(params, wg, nwg, 64u);
+    let r = blk.row0 + lid;
+    if (!blk.ok || r >= params.rows) {
         return;
     }
-    let r = (id % params.row_blocks) * 64u + lid;
-    if (r >= params.rows) {
-        return;
-    }
-    let n0 = (id / params.row_blocks) * 4u;
+    let n0 = blk.n0;
     let kk = params.in_features;
-    // Batch rows past the end re-read the last row (uniform loads), their sums are dropped.
-    let last = params.batch - 1u;
-    let x0 = min(n0, last) * kk;
-    let x1 = min(n0 + 1u, last) * kk;
-    let x2 = min(n0 + 2u, last) * kk;
-    let x3 = min(n0 + 3u, last) * kk;
+    let xr = linear_rows4(params, n0);
+    let x0 = xr.x;
+    let x1 = xr.y;
+    let x2 = xr.z;
+    let x3 = xr.w;
     let wr = r * kk;
 
     var s = vec4<f32>(0.0);
@@ -117,7 +86,7 @@ fn linear(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     }
     for (var i = 0u; i < 4u; i++) {
         if (n0 + i < params.batch) {
-            y[(n0 + i) * params.out_features + m] = act(s[i] + b, params.act, params.p0, params.p1);
+            y[(n0 + i) * params.out_features + m] = act_apply(s[i] + b, params.act, params.p0, params.p1);
         }
     }
 }

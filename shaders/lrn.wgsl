@@ -10,7 +10,8 @@
 // | 1       | x [N, C, H, W]    | read       |
 // | 2       | y [N, C, H, W]    | read_write |
 //
-// Params mirrors `LrnParams` in crates/wgcnn-kernels/src/lrn.rs.
+// Params mirrors `LrnParams` in crates/wgcnn-kernels/src/lrn.rs. Composed with lib/index.wgsl
+// (element id, index splitting).
 
 struct Params {
     total: u32,     // N * C * H * W
@@ -27,26 +28,26 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(256)
-fn lrn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-       @builtin(local_invocation_index) lid: u32) {
-    let i = (wg.x + wg.y * nwg.x) * 256u + lid;
-    if (i >= params.total) {
-        return;
-    }
-    let p = i % params.spatial;
-    let c = (i / params.spatial) % params.channels;
-    let n = i / (params.spatial * params.channels);
-    let c0 = i32(c) - i32(params.size / 2u);
-    let c1 = i32(c) + i32((params.size - 1u) / 2u);
-    let lo = u32(max(c0, 0));
-    let hi = u32(min(c1, i32(params.channels) - 1));
-    let base = n * params.channels * params.spatial + p;
+// The sum of squares over channel c's window (channels c - size/2 ..= c + (size-1)/2, cut to
+// 0..C), at offset base of channel 0.
+fn window_sum_sq(base: u32, c: u32) -> f32 {
+    let lo = u32(max(i32(c) - i32(params.size / 2u), 0));
+    let hi = u32(min(i32(c) + i32((params.size - 1u) / 2u), i32(params.channels) - 1));
     var sum = 0.0;
     for (var j = lo; j <= hi; j++) {
         let v = x[base + j * params.spatial];
         sum += v * v;
     }
+    return sum;
+}
+
+@compute @workgroup_size(256)
+fn lrn(ids: IdxIds) {
+    let i = idx_element(ids);
+    if (i >= params.total) { return; }
+    // (spatial index, channel, image)
+    let e = idx_split3(i, params.channels, params.spatial);
+    let sum = window_sum_sq(idx_flat3(e.z, 0u, e.x, params.channels, params.spatial), e.y);
     let denom = pow(params.k + params.alpha / f32(params.size) * sum, params.beta);
     y[i] = x[i] / denom;
 }

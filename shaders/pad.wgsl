@@ -9,7 +9,8 @@
 // | 1       | x [N, C, H, W]                            | read       |
 // | 2       | y [N, C, top + H + bottom, left + W + right] | read_write |
 //
-// Params mirrors `PadParams` in crates/wgcnn-kernels/src/pad.rs.
+// Params mirrors `PadParams` in crates/wgcnn-kernels/src/pad.rs. Composed with lib/index.wgsl
+// (element id, index splitting).
 
 struct Params {
     total: u32,       // N * C * OH * OW
@@ -27,20 +28,17 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
 @compute @workgroup_size(256)
-fn pad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-       @builtin(local_invocation_index) lid: u32) {
-    let i = (wg.x + wg.y * nwg.x) * 256u + lid;
-    if (i >= params.total) {
-        return;
-    }
-    let ox = i % params.out_width;
-    let oy = (i / params.out_width) % params.out_height;
-    let plane = i / (params.out_width * params.out_height);
-    let iy = i32(oy) - i32(params.top);
-    let ix = i32(ox) - i32(params.left);
+fn pad(ids: IdxIds) {
+    let i = idx_element(ids);
+    if (i >= params.total) { return; }
+    // (output column, output row, plane), moved to the input's corner.
+    let e = idx_split3(i, params.out_height, params.out_width);
+    let iy = i32(e.y) - i32(params.top);
+    let ix = i32(e.x) - i32(params.left);
+    let inside = iy >= 0 && iy < i32(params.height) && ix >= 0 && ix < i32(params.width);
     var v = params.value;
-    if (iy >= 0 && iy < i32(params.height) && ix >= 0 && ix < i32(params.width)) {
-        v = x[(plane * params.height + u32(iy)) * params.width + u32(ix)];
+    if (inside) {
+        v = x[idx_flat3(e.z, u32(iy), u32(ix), params.height, params.width)];
     }
     y[i] = v;
 }

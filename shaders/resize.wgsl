@@ -16,6 +16,7 @@
 // | 2       | y [N, C, OH, OW]      | read_write |
 //
 // Params mirrors `ResizeParams` in crates/wgcnn-kernels/src/resize.rs.
+// Composed with lib/index.wgsl (the element id) and lib/sample.wgsl (the bilinear source).
 
 struct Params {
     total: u32,         // N * C * OH * OW
@@ -36,39 +37,25 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 
-// Bilinear source: (low index, high index, weight of the high index).
-fn linear_source(dst: u32, scale: f32, extent: u32) -> vec3<f32> {
-    var src: f32;
-    if (params.align_corners == 1u) {
-        src = scale * f32(dst);
-    } else {
-        src = max(scale * (f32(dst) + 0.5) - 0.5, 0.0);
-    }
-    let i0 = min(u32(floor(src)), extent - 1u);
-    let i1 = min(i0 + 1u, extent - 1u);
-    let lambda = clamp(src - f32(i0), 0.0, 1.0);
-    return vec3<f32>(f32(i0), f32(i1), lambda);
-}
-
 @compute @workgroup_size(256)
-fn resize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lid: u32) {
-    let i = (wg.x + wg.y * nwg.x) * 256u + lid;
+fn resize(ids: IdxIds) {
+    let i = idx_element(ids);
     if (i >= params.total) {
         return;
     }
-    let ox = i % params.out_width;
-    let oy = (i / params.out_width) % params.out_height;
-    let plane = i / (params.out_width * params.out_height);
-    let base = plane * params.height * params.width;
+    // (column, row, plane) of the output element.
+    let o = idx_split3(i, params.out_height, params.out_width);
+    let ox = o.x;
+    let oy = o.y;
+    let base = o.z * params.height * params.width;
     if (params.mode == 0u) {
         let sy = min(u32(floor(f32(oy) * params.scale_h)), params.height - 1u);
         let sx = min(u32(floor(f32(ox) * params.scale_w)), params.width - 1u);
         y[i] = x[base + sy * params.width + sx];
         return;
     }
-    let ly = linear_source(oy, params.scale_h, params.height);
-    let lx = linear_source(ox, params.scale_w, params.width);
+    let ly = sample_linear(oy, params.scale_h, params.height, params.align_corners == 1u);
+    let lx = sample_linear(ox, params.scale_w, params.width, params.align_corners == 1u);
     let y0 = u32(ly.x) * params.width;
     let y1 = u32(ly.y) * params.width;
     let x0 = u32(lx.x);

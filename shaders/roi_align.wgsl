@@ -9,7 +9,8 @@
 //                       last row/column)
 //
 // With a single level every box uses it (torchvision calls roi_align directly). Boxes are rows
-// (x1, y1, x2, y2, score) of [N, R, 5]; a row with score -1 (INVALID_SCORE) is unused and its
+// (x1, y1, x2, y2, score) of [N, R, 5], or detections (x1, y1, x2, y2, score, label) of
+// [N, R, 6] (box_stride says which); a row with score -1 (INVALID_SCORE) is unused and its
 // output is zero, as is a box mapped past the last level (possible only when the scales do not
 // halve level by level). One launch binds up to four levels (level_base .. level_base +
 // level_count); boxes whose level falls outside return at once (another launch writes them);
@@ -29,7 +30,7 @@
 // | binding | what                     | access     |
 // |---------|--------------------------|------------|
 // | 0       | Params                   | uniform    |
-// | 1       | boxes [N, R, 5]          | read       |
+// | 1       | boxes [N, R, box_stride] | read       |
 // | 2..5    | feature level_base + 0..3 [N, C, H_l, W_l] (unused: any buffer) | read |
 // | 6       | out [N * R, C, OH, OW]   | read_write |
 //
@@ -47,7 +48,8 @@ struct Params {
     level_count: u32,    // levels bound here (1..4)
     levels: u32,         // levels of the op in all
     h0: u32, w0: u32, h1: u32, w1: u32, h2: u32, w2: u32, h3: u32, w3: u32,
-    _pad0: u32, _pad1: u32,
+    box_stride: u32,     // values per box row: 5 or 6
+    _pad: u32,
     scale0: f32, scale1: f32, scale2: f32, scale3: f32,
     canonical_scale: f32,
     canonical_level: f32,
@@ -151,10 +153,10 @@ fn roi_align(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
     let c_end = min(c0 + CPG, params.channels);
     let plane_out = params.out_h * params.out_w;
     let first_out = (b * params.channels + c0) * plane_out + ph * params.out_w + pw;
-    let x1 = boxes[b * 5u];
-    let y1 = boxes[b * 5u + 1u];
-    let x2 = boxes[b * 5u + 2u];
-    let y2 = boxes[b * 5u + 3u];
+    let x1 = boxes[b * params.box_stride];
+    let y1 = boxes[b * params.box_stride + 1u];
+    let x2 = boxes[b * params.box_stride + 2u];
+    let y2 = boxes[b * params.box_stride + 3u];
     var level = 0u;
     if (params.levels > 1u) {
         let s = sqrt((x2 - x1) * (y2 - y1));
@@ -164,7 +166,7 @@ fn roi_align(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
             level = u32(min(k, params.k_max) - params.k_min);
         }
     }
-    if (boxes[b * 5u + 4u] == -1.0 || level >= params.levels) {
+    if (boxes[b * params.box_stride + 4u] == -1.0 || level >= params.levels) {
         if (params.level_base == 0u) {
             for (var c = c0; c < c_end; c++) {
                 out[first_out + (c - c0) * plane_out] = 0.0;

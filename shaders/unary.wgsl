@@ -13,7 +13,8 @@
 // | 2       | scale[C], shift[C]    | read       |  (2*C floats; ignored when has_affine = 0)
 // | 3       | y                     | read_write |
 //
-// Params mirrors `UnaryParams` in crates/wgcnn-kernels/src/unary.rs.
+// Params mirrors `UnaryParams` in crates/wgcnn-kernels/src/unary.rs. Composed with
+// lib/index.wgsl (element id, channel of an element) and lib/activation.wgsl (the codes).
 
 struct Params {
     len: u32,         // elements
@@ -31,30 +32,15 @@ struct Params {
 @group(0) @binding(2) var<storage, read> affine: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
-fn act(v: f32, code: u32, p0: f32, p1: f32) -> f32 {
-    switch code {
-        case 1u: { return max(v, 0.0); }
-        case 2u: { return clamp(v, p0, p1); }
-        case 3u: { return 1.0 / (1.0 + exp(-v)); }
-        case 4u: { return v / (1.0 + exp(-v)); }
-        case 5u: { return clamp(p0 * v + p1, 0.0, 1.0); }
-        case 6u: { return v * clamp(v / 6.0 + 0.5, 0.0, 1.0); }
-        case 7u: { return tanh(v); }
-        default: { return v; }
-    }
-}
-
 @compute @workgroup_size(256)
-fn unary(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-         @builtin(local_invocation_index) lid: u32) {
-    let i = (wg.x + wg.y * nwg.x) * 256u + lid;
-    if (i >= params.len) {
-        return;
-    }
+fn unary(ids: IdxIds) {
+    let i = idx_element(ids);
+    if (i >= params.len) { return; }
     var v = x[i];
     if (params.has_affine == 1u) {
-        let c = (i / params.spatial) % params.channels;
+        // Scale and shift of i's channel: affine holds C scales, then C shifts.
+        let c = idx_split3(i, params.channels, params.spatial).y;
         v = v * affine[c] + affine[params.channels + c];
     }
-    y[i] = act(v, params.act, params.p0, params.p1);
+    y[i] = act_apply(v, params.act, params.p0, params.p1);
 }

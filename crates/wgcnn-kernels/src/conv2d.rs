@@ -17,8 +17,8 @@ mod variants;
 pub mod winograd;
 
 pub use variants::{
-    POINTWISE_SPEC, SG_SPEC, SG4_SPEC, Variant, launch_for, launch_sg, launch_variant,
-    launch_variant_into, prepare_weights, subgroups_usable, variant,
+    POINTWISE_SPEC, SG_SPEC, Variant, launch_for, launch_sg, launch_variant, launch_variant_into,
+    prepare_weights, subgroups_usable, variant,
 };
 
 /// The kernel's registry entry: params, then x, weight, bias, residual, y.

@@ -2,8 +2,9 @@
 //! `act(conv + bias + residual)`. Shaders: `shaders/dwconv2d.wgsl` (any kernel size, stride,
 //! dilation) and `shaders/dwconv2d_tile.wgsl` (4-column strips walked down with the input rows
 //! kept in registers, one pipeline per kernel size up to 5x5 and stride up to 2, undilated: the
-//! MobileNet and EfficientNet layers), and `shaders/dwconv2d_tile4.wgsl` (the tiled kernel with
-//! vec4 output stores, for output widths that are a multiple of 4); [`launch_for`] picks one. Takes the same [`ConvDesc`] as [`crate::conv2d`].
+//! MobileNet and EfficientNet layers; its override `VEC4` stores each strip's row as one vec4
+//! where the output width is a multiple of 4); [`launch_for`] picks one. Takes the same
+//! [`ConvDesc`] as [`crate::conv2d`].
 
 use std::sync::Arc;
 
@@ -25,19 +26,19 @@ pub const SPEC: KernelSpec = KernelSpec {
     ],
 };
 
-/// The tiled variant's registry entry: the same bindings as [`SPEC`].
+/// The tiled variant's registry entry: the bindings of [`SPEC`], then y again (its vec4 view;
+/// WGSL fixes a binding's type, so the scalar and vec4 stores need one binding each).
 pub const TILE_SPEC: KernelSpec = KernelSpec {
     name: "dwconv2d_tile",
     source: shaders::DWCONV2D_TILE,
-    buffers: SPEC.buffers,
-};
-
-/// The vec4-store tiled variant's registry entry (output width a multiple of 4, see
-/// [`DwConv2dParams::tile4_fits`]): the same bindings as [`SPEC`].
-pub const TILE4_SPEC: KernelSpec = KernelSpec {
-    name: "dwconv2d_tile4",
-    source: shaders::DWCONV2D_TILE4,
-    buffers: SPEC.buffers,
+    buffers: &[
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::Read,
+        Access::ReadWrite,
+        Access::ReadWrite,
+    ],
 };
 
 /// Invocations per workgroup, each computing 4 outputs of a row; keep in step with the shader.
@@ -164,6 +165,17 @@ impl DwConv2dParams {
                 ),
             });
         }
+        // y's vec4 view is bound in every tiled launch, and wgpu wants a binding to hold one
+        // element of its array (16 bytes); such tiny outputs run on `dwconv2d`.
+        if p.output_len() < TILE {
+            return Err(KernelError::BadShape {
+                kernel: "dwconv2d_tile",
+                detail: format!(
+                    "output [{}, {}, {}, {}] holds fewer than {TILE} elements",
+                    p.batch, p.out_c, p.out_h, p.out_w
+                ),
+            });
+        }
         let p = DwConv2dParams {
             quads_w: p.out_w.div_ceil(TILE as u32),
             plane_blocks: p.out_h.div_ceil(TILE_ROWS as u32),
@@ -185,8 +197,8 @@ impl DwConv2dParams {
         Ok(p)
     }
 
-    /// Whether these `dwconv2d_tile` params (from [`DwConv2dParams::tile`]) also run on
-    /// `dwconv2d_tile4`: the output width is a multiple of 4, so every strip is full and its
+    /// Whether these `dwconv2d_tile` params (from [`DwConv2dParams::tile`]) also run with vec4
+    /// stores ([`launch_tile4`]): the output width is a multiple of 4, so every strip is full and its
     /// 4 outputs of a row are one aligned vec4.
     pub fn tile4_fits(&self) -> bool {
         self.out_w.is_multiple_of(TILE as u32)
@@ -255,11 +267,11 @@ pub fn launch_tile(
     residual: &wgpu::Buffer,
     y: &wgpu::Buffer,
 ) -> Launch {
-    launch_tiled(ctx, label, &TILE_SPEC, p, [x, weight, bias, residual, y])
+    launch_tiled(ctx, label, p, false, [x, weight, bias, residual, y])
 }
 
-/// Records `y = act(dwconv(x, weight) + bias + residual)` on `dwconv2d_tile4`, the tiled kernel
-/// with vec4 output stores, with params from [`DwConv2dParams::tile`] whose output width is a
+/// Records `y = act(dwconv(x, weight) + bias + residual)` on `dwconv2d_tile` with vec4 output
+/// stores, with params from [`DwConv2dParams::tile`] whose output width is a
 /// multiple of 4 ([`DwConv2dParams::tile4_fits`]; an error names the shapes otherwise).
 /// Buffers as in [`launch`].
 #[allow(clippy::too_many_arguments)]
@@ -275,9 +287,9 @@ pub fn launch_tile4(
 ) -> Result<Launch, KernelError> {
     if !p.tile4_fits() {
         return Err(KernelError::BadShape {
-            kernel: "dwconv2d_tile4",
+            kernel: "dwconv2d_tile",
             detail: format!(
-                "output [{}, {}, {}, {}]: the vec4-store kernel needs an output width that is a \
+                "output [{}, {}, {}, {}]: the vec4 stores needs an output width that is a \
                  multiple of {TILE}",
                 p.batch, p.out_c, p.out_h, p.out_w
             ),
@@ -286,37 +298,40 @@ pub fn launch_tile4(
     Ok(launch_tiled(
         ctx,
         label,
-        &TILE4_SPEC,
         p,
+        true,
         [x, weight, bias, residual, y],
     ))
 }
 
-/// `spec` (a tiled variant) specialized to the params' kernel size and stride, on its grid.
+/// `dwconv2d_tile` specialized to the params' kernel size and stride and to vec4 or scalar
+/// stores, on its grid; y binds twice (scalar and vec4 view).
 fn launch_tiled(
     ctx: &Context,
     label: &str,
-    spec: &KernelSpec,
     p: &DwConv2dParams,
-    buffers: [&wgpu::Buffer; 5],
+    vec4: bool,
+    [x, weight, bias, residual, y]: [&wgpu::Buffer; 5],
 ) -> Launch {
     let constants = [
         ("KH", f64::from(p.kernel_h)),
         ("KW", f64::from(p.kernel_w)),
         ("SH", f64::from(p.stride_h)),
         ("SW", f64::from(p.stride_w)),
+        ("VEC4", f64::from(u8::from(vec4))),
     ];
     ctx.launch(
         label,
-        &ctx.kernel(spec, &constants),
+        &ctx.kernel(&TILE_SPEC, &constants),
         bytemuck::bytes_of(p),
-        &buffers,
+        &[x, weight, bias, residual, y, y],
         p.tile_grid(),
     )
 }
 
-/// Records the depthwise convolution `desc` on `dwconv2d_tile4` where it fits ([`tile_fits`]
-/// and [`DwConv2dParams::tile4_fits`]), on `dwconv2d_tile` where only [`tile_fits`] holds, on
+/// Records the depthwise convolution `desc` on `dwconv2d_tile` with vec4 stores where it fits
+/// ([`tile_fits`] and [`DwConv2dParams::tile4_fits`]), with scalar stores where only the
+/// tiled params do ([`DwConv2dParams::tile`]), on
 /// `dwconv2d` otherwise. Buffers as in [`launch`]; errors name the shapes.
 #[allow(clippy::too_many_arguments)]
 pub fn launch_for(
@@ -649,7 +664,25 @@ mod tests {
         let err = launch_tile4(ctx, "ragged", &p, &b, &b, &b, &b, &b)
             .expect_err("output width 14 is not a multiple of 4");
         println!("{err}");
-        assert!(err.to_string().contains("dwconv2d_tile4"), "{err}");
+        assert!(err.to_string().contains("vec4 stores"), "{err}");
+    }
+
+    #[test]
+    fn dwconv2d_tile_leaves_outputs_under_4_elements_to_dwconv2d() {
+        // The tiled launch binds y's vec4 view too, which wgpu refuses on a buffer under 16
+        // bytes: such outputs take the general kernel, and still match the interpreter.
+        let d = dw([1, 1, 3, 3], 1, [3, 3], [1, 1], [0; 4], [1, 1]);
+        assert!(tile_fits(&d));
+        let err = DwConv2dParams::tile(&d).expect_err("a 1x1 output has 1 element");
+        assert!(err.to_string().contains("fewer than 4 elements"), "{err}");
+        let mut rng = Rng::new(31);
+        check(
+            &mut rng,
+            "dwconv2d_tile_leaves_outputs_under_4_elements_to_dwconv2d",
+            &d,
+            Activation::RELU6,
+            Which::Auto,
+        );
     }
 
     #[test]

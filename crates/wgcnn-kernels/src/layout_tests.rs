@@ -135,14 +135,12 @@ fn rows() -> Vec<(&'static str, RustParams)> {
     vec![
         ("conv2d", conv()),
         ("conv2d_sg", conv()),
-        ("conv2d_sg4", conv()),
         ("conv2d_1x1_sg", conv()),
         ("conv2d_winograd_input", winograd()),
         ("conv2d_winograd_gemm", winograd()),
         ("conv2d_winograd_output", winograd()),
         ("dwconv2d", dwconv()),
         ("dwconv2d_tile", dwconv()),
-        ("dwconv2d_tile4", dwconv()),
         ("linear", linear()),
         ("linear_sg", linear()),
         ("subsample", params!(crate::conv2d::strided::SubsampleParams, [
@@ -181,6 +179,14 @@ fn rows() -> Vec<(&'static str, RustParams)> {
             total, height, width, out_height, out_width, mode, align_corners, _pad0, scale_h,
             scale_w, _pad1, _pad2,
         ])),
+        ("conv_transpose2d", params!(crate::conv_transpose2d::ConvTranspose2dParams, [
+            total, channels, height, width, out_channels, out_height, out_width, group_in,
+            group_out, kblocks, groups, kernel_h, kernel_w, stride_h, stride_w, dilation_h,
+            dilation_w, pad_top, pad_left, has_bias, act, act_p0, act_p1, _pad,
+        ])),
+        ("argmax2d", params!(crate::argmax2d::ArgMax2dParams, [
+            total, channels, height, width, out_height, out_width, scale_h, scale_w,
+        ])),
         ("permute", params!(crate::permute::PermuteParams, [
             total, dims => [d1, d2, d3, d4, d5], strides => [s0, s1, s2, s3, s4, s5],
         ])),
@@ -189,7 +195,7 @@ fn rows() -> Vec<(&'static str, RustParams)> {
         ])),
         ("roi_align", params!(crate::roi_align::RoiAlignParams, [
             total, rows, channels, out_h, out_w, sampling_ratio, aligned, level_base, level_count,
-            levels, sizes => [h0, w0, h1, w1, h2, w2, h3, w3], _pad => [_pad0, _pad1],
+            levels, sizes => [h0, w0, h1, w1, h2, w2, h3, w3], box_stride, _pad,
             scales => [scale0, scale1, scale2, scale3], canonical_scale, canonical_level, k_min,
             k_max,
         ])),

@@ -154,4 +154,33 @@ mod tests {
             assert_close(&format!("batchnorm+{act:?} {shape:?}"), &got, &want, 1e-5);
         }
     }
+
+    #[test]
+    fn unary_every_activation_stays_finite_on_large_inputs() {
+        // tanh, sigmoid and silu overflow exp (or lavapipe's tanh = (e^2x - 1) / (e^2x + 1)) to
+        // inf and then NaN without the guards in lib/activation.wgsl.
+        let ctx = ctx();
+        let mut data = vec![100.0, -100.0, 1e4, -1e4, 88.8, -88.8, 1e30, -1e30, 0.0, 0.5];
+        data.extend(data.clone().iter().map(|v| v * 0.37));
+        let shape = [1, 2, 2, 5];
+        let x = Tensor::new(&shape, data).expect("shape");
+        for act in ACTS {
+            let want = interp::eval_op(&Op::Act(act), &[&x]).expect("interp");
+            let p = UnaryParams::new(&shape, false, act.code());
+            let (xb, yb, dummy) = (
+                ctx.upload("x", &x.data),
+                ctx.storage("y", x.numel() as u64 * 4),
+                ctx.upload("d", &[0.0]),
+            );
+            ctx.run(&[launch(ctx, "t", &p, &xb, &dummy, &yb)])
+                .expect("run");
+            let got = ctx.read(&yb, x.numel()).expect("read");
+            for ((g, w), v) in got.iter().zip(&want.data).zip(&x.data) {
+                assert!(!g.is_nan(), "{act:?}({v}) is NaN on the GPU");
+                // Relative where the value is large (identity, relu, hardswish pass 1e30 on).
+                let tol = 1e-6 * w.abs().max(1.0);
+                assert!((g - w).abs() <= tol, "{act:?}({v}): GPU {g}, CPU {w}");
+            }
+        }
+    }
 }

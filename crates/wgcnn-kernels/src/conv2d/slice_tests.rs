@@ -108,7 +108,7 @@ fn conv2d_every_variant_writes_a_channel_slice_of_a_batch_of_two() {
         return;
     }
     check_slice(&mut rng, &odd, Path::Variant(Variant::Subgroup), 52, 13);
-    // Input channels a multiple of 4: conv2d_sg4.
+    // Input channels a multiple of 4: conv2d_sg with SG4.
     let sg4 = d([2, 8, 9, 7], [24, 8, 3, 3], 2, 1);
     check_slice(&mut rng, &sg4, Path::Variant(Variant::Subgroup4), 40, 16);
     // 1x1 with H*W a multiple of 4 (vec4 stores at offset * H*W).

@@ -2,7 +2,7 @@
 //! `conv2d_1x1_sg`: a 1x1 unpadded convolution with stride `s` is the stride-1 one on every
 //! `s`-th row and column of its input. The copy (`shaders/subsample.wgsl`, into a scratch
 //! buffer) is small next to the GEMM, and the GEMM then loads its input as vec4s, which on
-//! lavapipe beats `conv2d_sg4`'s strided scalar loads.
+//! lavapipe beats `conv2d_sg`'s (SG4 step) strided scalar loads.
 
 use bytemuck::{Pod, Zeroable};
 

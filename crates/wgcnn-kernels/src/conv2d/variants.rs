@@ -1,8 +1,8 @@
 //! The choice among the convolution kernels, the weight layout each reads, and the launches
-//! of the subgroup kernels (`conv2d_sg`, `conv2d_sg4`, `conv2d_1x1_sg`).
+//! of the subgroup kernels (`conv2d_sg` in its two steps, `conv2d_1x1_sg`).
 //!
 //! Measured on lavapipe (ResNet-50's layers, GFLOP per CPU-second; `gemm_bench`): `conv2d`
-//! 9-11, `conv2d_sg` 15-25, `conv2d_sg4` 21-27, `conv2d_1x1_sg` 21-35 on 1x1 layers, the
+//! 9-11, `conv2d_sg` 15-25 (21-27 with `SG4`), `conv2d_1x1_sg` 21-35 on 1x1 layers, the
 //! Winograd path 27-50 (in direct-convolution FLOPs) on 3x3 stride-1 layers. On lavapipe every load
 //! inside a loop is a bounds-checked scalar load per lane, so the kernels that load fewer
 //! values per multiply-add win; a GPU with uniform loads and real vector loads may rank them
@@ -14,18 +14,12 @@ use std::borrow::Cow;
 use super::{ChannelSlice, Conv2dParams, ConvDesc, SG_CHANNELS, SPEC, launch, winograd};
 use crate::{Context, KernelError, KernelSpec, Launch, MAX_GROUPS, Variants, grid, shaders};
 
-/// `conv2d_sg`'s registry entry: the same bindings as [`SPEC`].
+/// `conv2d_sg`'s registry entry: the same bindings as [`SPEC`] (weights as
+/// [`prepare_weights`] makes them). Its `SG4` override picks the step: [`Variant::Subgroup`]
+/// (false) or [`Variant::Subgroup4`] (true).
 pub const SG_SPEC: KernelSpec = KernelSpec {
     name: "conv2d_sg",
     source: shaders::CONV2D_SG,
-    buffers: SPEC.buffers,
-};
-
-/// `conv2d_sg4`'s registry entry: the same bindings as [`SPEC`] (weights in the layout of
-/// [`prepare_weights`]).
-pub const SG4_SPEC: KernelSpec = KernelSpec {
-    name: "conv2d_sg4",
-    source: shaders::CONV2D_SG4,
     buffers: SPEC.buffers,
 };
 
@@ -46,9 +40,10 @@ pub enum Variant {
     Winograd,
     /// `conv2d_1x1_sg.wgsl`: 1x1, stride 1, unpadded, one group, C and H*W multiples of 4.
     Pointwise,
-    /// `conv2d_sg4.wgsl`: input channels per group a multiple of 4.
+    /// `conv2d_sg.wgsl` with `SG4` (4 input channels a step): input channels per group a
+    /// multiple of 4.
     Subgroup4,
-    /// `conv2d_sg.wgsl`.
+    /// `conv2d_sg.wgsl` (1 input channel a step).
     Subgroup,
     /// `conv2d.wgsl`.
     General,
@@ -67,8 +62,9 @@ pub fn subgroups_usable(ctx: &Context) -> bool {
 /// The kernel for `desc` on `ctx`'s device: depthwise layers take their own kernel. With
 /// subgroups ([`subgroups_usable`]): 3x3 stride-1 layers the Winograd path where it pays
 /// ([`winograd::pays`]) and its scratch fits one binding, 1x1 layers `conv2d_1x1_sg`, others
-/// `conv2d_sg4` or `conv2d_sg`, when each group has at least 6 output channels (with fewer, a
-/// 16-channel block is mostly dropped sums: [`subgroup_blocks_pay`]). Otherwise `conv2d`.
+/// `conv2d_sg` (with `SG4` where C/groups is a multiple of 4), when each group has at least 6
+/// output channels (with fewer, a 16-channel block is mostly dropped sums:
+/// [`subgroup_blocks_pay`]). Otherwise `conv2d`.
 /// Forced sets ([`Context::variants`]): `Subgroup` takes a subgroup kernel wherever one fits
 /// and never Winograd; `Winograd` takes Winograd for every layer it fits, paying or not.
 pub fn variant(ctx: &Context, desc: &ConvDesc) -> Variant {
@@ -114,7 +110,9 @@ fn subgroup_blocks_pay(kg: usize) -> bool {
 /// The weights `variant`'s kernel reads, from the `[K, C/groups, kh, kw]` weight of `desc`:
 /// `[K, kh, kw, C/groups]` for [`Variant::Subgroup4`] (4 input channels' weights side by
 /// side), the Winograd transform for [`Variant::Winograd`] ([`winograd::transform_weights`]),
-/// the weight itself otherwise. Made once, at plan time.
+/// for [`Variant::Subgroup`] the weight zero-padded to a multiple of 4 values (`conv2d_sg`
+/// binds it as vec4s, and a binding holds only whole ones), the weight itself otherwise. Made
+/// once, at plan time.
 pub fn prepare_weights<'w>(
     variant: Variant,
     desc: &ConvDesc,
@@ -146,19 +144,25 @@ pub fn prepare_weights<'w>(
             }
             Cow::Owned(out)
         }
+        Variant::Subgroup if !weight.len().is_multiple_of(4) => {
+            let mut out = weight.to_vec();
+            out.resize(weight.len().next_multiple_of(4), 0.0);
+            Cow::Owned(out)
+        }
         _ => Cow::Borrowed(weight),
     })
 }
 
-/// Records `y = act(conv(x, weight) + bias + residual)` on `spec` (one of [`SG_SPEC`],
-/// [`SG4_SPEC`], [`POINTWISE_SPEC`]) with params from [`Conv2dParams::subgroup`] and weights
-/// from [`prepare_weights`]; the device must have subgroups ([`subgroups_usable`]). Buffers as
-/// in [`launch`].
+/// Records `y = act(conv(x, weight) + bias + residual)` on `spec` ([`SG_SPEC`] or
+/// [`POINTWISE_SPEC`]) with its override `constants` (`SG4` for [`SG_SPEC`]), params from
+/// [`Conv2dParams::subgroup`] and weights from [`prepare_weights`]; the device must have
+/// subgroups ([`subgroups_usable`]). Buffers as in [`launch`].
 #[allow(clippy::too_many_arguments)]
 pub fn launch_sg(
     ctx: &Context,
     label: &str,
     spec: &KernelSpec,
+    constants: &[(&str, f64)],
     p: &Conv2dParams,
     x: &wgpu::Buffer,
     weight: &wgpu::Buffer,
@@ -168,7 +172,7 @@ pub fn launch_sg(
 ) -> Launch {
     ctx.launch(
         label,
-        &ctx.kernel(spec, &[]),
+        &ctx.kernel(spec, constants),
         bytemuck::bytes_of(p),
         &[x, weight, bias, residual, y],
         grid(p.workgroups(), MAX_GROUPS),
@@ -231,10 +235,11 @@ pub fn launch_variant_into(
             ),
         });
     }
-    let sg = |spec: &KernelSpec| -> Result<Launch, KernelError> {
+    let sg = |sg4: bool| -> Result<Launch, KernelError> {
         let p = Conv2dParams::subgroup(desc)?.into_channels(out);
+        let constants = [("SG4", f64::from(u8::from(sg4)))];
         Ok(launch_sg(
-            ctx, label, spec, &p, x, weight, bias, residual, y,
+            ctx, label, &SG_SPEC, &constants, &p, x, weight, bias, residual, y,
         ))
     };
     match variant {
@@ -257,6 +262,7 @@ pub fn launch_variant_into(
                 ctx,
                 label,
                 &POINTWISE_SPEC,
+                &[],
                 &p,
                 x,
                 weight,
@@ -265,8 +271,8 @@ pub fn launch_variant_into(
                 y,
             ))
         }
-        Variant::Subgroup4 => sg(&SG4_SPEC),
-        Variant::Subgroup => sg(&SG_SPEC),
+        Variant::Subgroup4 => sg(true),
+        Variant::Subgroup => sg(false),
         Variant::General => Ok(launch(
             ctx,
             label,
@@ -283,7 +289,9 @@ pub fn launch_variant_into(
 /// Records `desc` on the kernel [`variant`] picks, reading the weight in its plain
 /// `[K, C/groups, kh, kw]` layout: layers whose kernel wants another layout
 /// ([`Variant::Winograd`], [`Variant::Subgroup4`] with kernels larger than 1x1) take
-/// `conv2d_sg` instead. Buffers as in [`launch`]; errors name the shapes.
+/// `conv2d_sg`'s scalar step instead, and that only where `weight` holds whole vec4s (else
+/// `conv2d`: [`prepare_weights`] pads, a caller's buffer need not). Buffers as in [`launch`];
+/// errors name the shapes.
 #[allow(clippy::too_many_arguments)]
 pub fn launch_for(
     ctx: &Context,
@@ -295,9 +303,17 @@ pub fn launch_for(
     residual: &wgpu::Buffer,
     y: &wgpu::Buffer,
 ) -> Result<Launch, KernelError> {
+    let [k, cg, kh, kw] = desc.weight;
+    let whole_vec4s = weight.size() >= (k * cg * kh * kw).next_multiple_of(4) as u64 * 4;
+    let scalar_step = if whole_vec4s {
+        Variant::Subgroup
+    } else {
+        Variant::General
+    };
     let v = match variant(ctx, desc) {
-        Variant::Winograd => Variant::Subgroup,
-        Variant::Subgroup4 if desc.weight[2] * desc.weight[3] > 1 => Variant::Subgroup,
+        Variant::Winograd => scalar_step,
+        Variant::Subgroup4 if kh * kw > 1 => scalar_step,
+        Variant::Subgroup => scalar_step,
         v => v,
     };
     launch_variant(ctx, label, v, desc, x, weight, bias, residual, y)

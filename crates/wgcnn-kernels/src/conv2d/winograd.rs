@@ -59,12 +59,13 @@ pub fn fits(desc: &ConvDesc) -> bool {
 }
 
 /// Whether the Winograd path is faster than the direct kernels for `desc` (which [`fits`]),
-/// from measurements on lavapipe (GFLOP per CPU-second against `conv2d_sg4`, ResNet-50, VGG-16
-/// and GoogLeNet layers): it needs at least 64 input channels (with 16-48 the transforms cost
-/// more than the multiply-adds saved: 0.6-0.8x) and GEMM rows mostly full, the tile count
-/// being padded to the GEMM's 32-tile block: at least 75% full, or 40% with 128 input channels
-/// or more (7x7 outputs, 16 tiles: 1.1x with 512 channels, 0.6x with 48). Wins measured: 1.2x
-/// at 56x56 with 64 channels, 1.5-2.1x from 128 channels at 14x14 to 56x56.
+/// from measurements on lavapipe (GFLOP per CPU-second against `conv2d_sg`'s SG4 step,
+/// ResNet-50, VGG-16 and GoogLeNet layers): it needs at least 64 input channels (with 16-48
+/// the transforms cost more than the multiply-adds saved: 0.6-0.8x) and GEMM rows mostly
+/// full, the tile count being padded to the GEMM's 32-tile block: at least 75% full, or 40%
+/// with 128 input channels or more (7x7 outputs, 16 tiles: 1.1x with 512 channels, 0.6x with
+/// 48). Wins measured: 1.2x at 56x56 with 64 channels, 1.5-2.1x from 128 channels at 14x14
+/// to 56x56.
 pub fn pays(desc: &ConvDesc) -> bool {
     let [n, c, _, _] = desc.input;
     match desc.output() {

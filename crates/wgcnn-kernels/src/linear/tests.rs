@@ -215,3 +215,49 @@ fn linear_sg_rejects_k_not_multiple_of_4() {
     println!("{err}");
     assert!(err.to_string().contains("K = 6"), "{err}");
 }
+
+#[test]
+fn linear_sg_k_mod_8_eq_4_reads_nothing_past_its_rows() {
+    // With K % 8 == 4 linear_sg's last step covers 4 columns past the row; on the last row those
+    // are past the weights. Here the bound weight buffer goes on with NaNs (as the words after a
+    // chunk of a larger buffer would), so a read past the rows poisons the last rows' outputs.
+    let ctx = ctx();
+    if !crate::conv2d::subgroups_usable(ctx) {
+        println!("no usable subgroups: linear_sg does not run here");
+        return;
+    }
+    let mut rng = Rng::new(35);
+    for (batch, k, m) in [(1, 12, 9), (3, 20, 16), (5, 4, 3), (2, 36, 17)] {
+        let d = desc(batch, k, m, true);
+        let x = rng.tensor(&[batch, k], 1.0);
+        let w = rng.tensor(&[m, k], 1.0);
+        let b = rng.tensor(&[m], 1.0);
+        let want = interp::eval_op(
+            &Op::Linear {
+                bias: true,
+                act: Activation::Identity,
+            },
+            &[&x, &w, &b],
+        )
+        .expect("interpreter");
+        let mut padded = w.data.clone();
+        padded.extend([f32::NAN; 8]);
+        let (xb, wb, bb) = (
+            ctx.upload("x", &x.data),
+            ctx.upload("w", &padded),
+            ctx.upload("b", &b.data),
+        );
+        let yb = ctx.storage("y", want.numel() as u64 * 4);
+        let launches =
+            launches_on(ctx, "fc", &d, &xb, &[(0..m, &wb)], &bb, &yb, true).expect("launches");
+        ctx.run(&launches).expect("run");
+        let got =
+            Tensor::new(&want.shape, ctx.read(&yb, want.numel()).expect("read")).expect("shape");
+        assert!(
+            got.data.iter().all(|v| v.is_finite()),
+            "K = {k}: linear_sg read past the weight rows: {:?}",
+            got.data
+        );
+        assert_close(&format!("linear_sg K = {k}"), &got, &want, tolerance(k));
+    }
+}
