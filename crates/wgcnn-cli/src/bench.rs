@@ -138,6 +138,21 @@ fn load(args: &BenchArgs) -> Result<Model> {
             graph,
         });
     }
+    if let Ok(seg) = wgcnn_models::segment::find_segmenter(&args.model) {
+        // 520x693: where torchvision's preset puts a 3:4 photo.
+        let [height, width] = args.size.unwrap_or([520, 693]);
+        let options = wgcnn_models::segment::SegmentBuildOptions::new(batch, height, width);
+        let mut graph = seg.graph(&options)?;
+        graph
+            .bind(&RuleWeights::for_graph(&graph))
+            .with_context(|| format!("binding rule weights to {}", seg.name))?;
+        return Ok(Model {
+            name: seg.name.to_string(),
+            source: "registry",
+            weights: "rule",
+            graph,
+        });
+    }
     let info = wgcnn_models::find(&args.model)?;
     let [height, width] = args.size.unwrap_or([info.default_resolution; 2]);
     let mut graph = info.graph(&BuildOptions {
@@ -456,6 +471,7 @@ fn print_profile(p: &Profile, layers: &[LayerTiming], runs: u32, top: usize) {
         println!("  ... {} more layers", layers.len() - top);
     }
     print_detector_stages(layers);
+    print_segmenter_stages(layers);
     println!("time by category:");
     for s in profile::category_shares(&p.launches) {
         if s.launches > 0 {
@@ -517,6 +533,32 @@ fn print_detector_stages(layers: &[LayerTiming]) {
     ];
     stages.sort_by_key(|(s, _)| order.iter().position(|o| o == s));
     println!("time by detector stage:");
+    for (stage, ms) in stages {
+        println!("  {stage:<36} {ms:>10.2} ms");
+    }
+}
+
+/// For segmenters: GPU time in the backbone, the head and the final upsampling.
+fn print_segmenter_stages(layers: &[LayerTiming]) {
+    if !layers.iter().any(|l| l.name.starts_with("classifier")) {
+        return;
+    }
+    let mut stages = [
+        ("backbone", 0.0),
+        ("head", 0.0),
+        ("upsample to input", 0.0),
+        ("other", 0.0),
+    ];
+    for l in layers {
+        let i = match l.name.as_str() {
+            n if n.starts_with("backbone.") => 0,
+            n if n.starts_with("classifier") => 1,
+            n if n.starts_with("output") => 2,
+            _ => 3,
+        };
+        stages[i].1 += l.ms;
+    }
+    println!("time by segmenter stage:");
     for (stage, ms) in stages {
         println!("  {stage:<36} {ms:>10.2} ms");
     }

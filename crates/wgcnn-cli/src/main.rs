@@ -11,6 +11,7 @@ mod inputs;
 mod logging;
 mod models;
 mod progress;
+mod segment;
 
 /// Convolutional networks on WebGPU: classify and detect on images with any Vulkan, Metal or
 /// DX12 GPU, or on Mesa's software Vulkan (lavapipe) where there is none.
@@ -66,6 +67,9 @@ enum Command {
     /// Objects in images with a torchvision Faster R-CNN checkpoint: boxes, labels, scores;
     /// `--output annotated.png` draws them.
     Detect(detect::DetectArgs),
+    /// The class of every pixel with a torchvision FCN / DeepLabV3 / LR-ASPP checkpoint:
+    /// `--mask` writes the class map, `--output` paints it over the photo, `--json` the shares.
+    Segment(segment::SegmentArgs),
     /// List the built-in networks: parameters, GFLOPs at their resolution, checkpoint key naming.
     Models(models::ModelsArgs),
     /// Describe an ONNX file: inputs, outputs, opsets, op counts, and whether wgcnn runs every op.
@@ -128,6 +132,7 @@ fn main() {
     let result: Result<()> = match &cli.command {
         Command::Classify(args) => classify::run(args, cli.adapter.as_deref()),
         Command::Detect(args) => detect::run(args, cli.adapter.as_deref()),
+        Command::Segment(args) => segment::run(args, cli.adapter.as_deref()),
         Command::Models(args) => models::run(args),
         Command::Inspect(args) => models::inspect(args),
         Command::Info(args) => info::run(args, cli.adapter.as_deref()),

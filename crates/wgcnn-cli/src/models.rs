@@ -64,7 +64,48 @@ pub fn run(args: &ModelsArgs) -> Result<()> {
             );
         }
     }
-    list_detectors(args.json)
+    list_detectors(args.json)?;
+    list_segmenters(args.json)
+}
+
+/// The segmenters, with parameters (aux head included, as the checkpoints hold it) and GFLOPs
+/// at 520x693, where torchvision's preset resizes a 3:4 photo.
+fn list_segmenters(json: bool) -> Result<()> {
+    use wgcnn_models::segment::{SegmentBuildOptions, segmenters};
+    if !json {
+        println!();
+        println!(
+            "{:<40} {:>12} {:>9} {:<12} transform",
+            "segmenter", "params", "GFLOPs", "keys"
+        );
+    }
+    for s in segmenters() {
+        let options = SegmentBuildOptions {
+            aux: s.has_aux(),
+            ..SegmentBuildOptions::new(1, 520, 693)
+        };
+        let graph = s
+            .graph(&options)
+            .with_context(|| format!("building {}", s.name))?;
+        let stats = wgcnn_models::ModelStats::of(&graph);
+        let gflops = 2.0 * stats.macs as f64 / 1e9;
+        if json {
+            let v = json!({"name": s.name, "task": "segmentation", "params": stats.params,
+                "gflops_520x693": gflops, "keys": "torchvision", "resize": s.preprocess.resize,
+                "classes": options.classes, "aux": s.has_aux()});
+            println!("{v}");
+        } else {
+            println!(
+                "{:<40} {:>12} {:>9.2} {:<12} shorter side {}, no crop, GFLOPs at 520x693",
+                s.name,
+                group(stats.params),
+                gflops,
+                "torchvision",
+                s.preprocess.resize
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The detectors, with parameters and GFLOPs at a 480x640 image resized by their own

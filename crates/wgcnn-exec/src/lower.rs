@@ -7,7 +7,8 @@ use wgcnn_kernels::binary::{self, BinaryOp, Broadcast};
 use wgcnn_kernels::conv2d::{self, ChannelSlice, ConvDesc, strided, winograd};
 use wgcnn_kernels::pool2d::{self, PoolMode};
 use wgcnn_kernels::{
-    Context, Launch, adaptive_avgpool2d, copy_channels, linear, lrn, pad, softmax, unary,
+    Context, Launch, adaptive_avgpool2d, argmax2d, conv_transpose2d, copy_channels, linear, lrn,
+    pad, softmax, unary,
 };
 
 use crate::{ExecError, WeightCache};
@@ -288,6 +289,34 @@ impl<'a> Lowering<'a> {
                     &out,
                 )?;
             }
+            Op::ConvTranspose2d(c) => {
+                let x = self.input(node, 0)?;
+                let desc = conv_transpose2d::ConvTransposeDesc {
+                    input: four(node, &shape(node.inputs[0]))?,
+                    weight: four(node, &shape(node.inputs[1]))?,
+                    output: four(node, &shape(node.output))?,
+                    stride: c.stride,
+                    padding: c.padding,
+                    dilation: c.dilation,
+                    groups: c.groups,
+                    bias: c.bias,
+                    act: c.act.code(),
+                };
+                let weight = self.data(node, node.inputs[1])?;
+                let prepared = conv_transpose2d::prepare_weights(&desc, weight)
+                    .map_err(|e| kernel_err(node, e))?;
+                let wb = self.upload(&self.graph.tensor(node.inputs[1]).name.clone(), &prepared)?;
+                let bias = if c.bias {
+                    Some(self.upload_input(node, 2)?)
+                } else {
+                    None
+                };
+                let bias = bias.as_deref().unwrap_or(&self.dummy);
+                let launch =
+                    conv_transpose2d::launch(self.ctx, &node.name, &desc, &x, &wb, bias, &out)
+                        .map_err(|e| kernel_err(node, e))?;
+                self.launches.push(launch);
+            }
             Op::Linear { bias, act } => {
                 let x = self.input(node, 0)?;
                 let [m, k] = [shape(node.inputs[1])[0], shape(node.inputs[1])[1]];
@@ -458,6 +487,12 @@ impl<'a> Lowering<'a> {
                     .push(pad::launch(self.ctx, &node.name, &p, &x, &out));
             }
             Op::Flatten { .. } | Op::Reshape { .. } => {}
+            Op::ArgMax2d { size } => {
+                let x = self.input(node, 0)?;
+                let p = argmax2d::ArgMax2dParams::new(four(node, &shape(node.inputs[0]))?, *size);
+                self.launches
+                    .push(argmax2d::launch(self.ctx, &node.name, &p, &x, &out));
+            }
             Op::Resize { .. }
             | Op::Permute { .. }
             | Op::Proposals(_)

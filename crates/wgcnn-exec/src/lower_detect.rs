@@ -84,6 +84,7 @@ impl Lowering<'_> {
                 let desc = RoiAlignDesc {
                     images: b[0],
                     rows: b[1],
+                    box_stride: b[2],
                     channels: c[1],
                     levels,
                     scales: r.scales.clone(),

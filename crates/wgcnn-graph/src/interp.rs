@@ -7,6 +7,7 @@
 //! - [`infer_roi_scale`]: torchvision's spatial scale of a feature level for [`crate::RoiAlign`].
 
 mod conv;
+mod conv_transpose;
 mod detect;
 mod elementwise;
 mod nms;
@@ -54,6 +55,9 @@ fn eval_named(node: &str, op: &Op, inputs: &[&Tensor]) -> Result<Tensor, GraphEr
             let residual = c.residual.then(|| inputs[inputs.len() - 1]);
             conv::conv2d(c, x, inputs[1], bias, residual, &out_shape)
         }
+        Op::ConvTranspose2d(c) => {
+            conv_transpose::conv_transpose2d(c, x, inputs[1], c.bias.then(|| inputs[2]), &out_shape)
+        }
         Op::Linear { bias, act } => conv::linear(x, inputs[1], bias.then(|| inputs[2]), *act),
         Op::MaxPool2d(p) => pool::max_pool(p, x, &out_shape),
         Op::AvgPool2d(p) => pool::avg_pool(p, x, &out_shape),
@@ -77,6 +81,7 @@ fn eval_named(node: &str, op: &Op, inputs: &[&Tensor]) -> Result<Tensor, GraphEr
         Op::Pad { padding, value } => elementwise::pad(x, *padding, *value, &out_shape),
         Op::Resize { mode, .. } => resize::resize(x, *mode, &out_shape),
         Op::Permute { perm } => resize::permute(x, perm, &out_shape),
+        Op::ArgMax2d { .. } => resize::argmax2d(x, &out_shape),
         Op::Proposals(p) => detect::proposals(p, x, inputs[1], inputs[2], &out_shape),
         Op::RoiAlign(r) => roi_align::roi_align(r, x, &inputs[1..], &out_shape),
         Op::BoxPostprocess(p) => detect::box_postprocess(p, x, inputs[1], inputs[2], &out_shape),

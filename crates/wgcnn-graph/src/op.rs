@@ -99,6 +99,64 @@ impl Conv2d {
     }
 }
 
+/// 2-D transposed convolution, PyTorch's `ConvTranspose2d` (ONNX `ConvTranspose`): every input
+/// pixel scatters `x * weight` into the output at `(iy * stride + ky * dilation - pad_top,
+/// ix * stride + kx * dilation - pad_left)`. Inputs: `[x [N, C, H, W], weight [C, K/groups, kh,
+/// kw] (PyTorch's layout: input channels first), bias [K] if bias]`. Output `[N, K, OH, OW]`
+/// with `OH = (H - 1) * stride - pad_top - pad_bottom + dilation * (kh - 1) + output_padding + 1`
+/// (the same along W), then `act`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvTranspose2d {
+    pub stride: [usize; 2],
+    /// Cropping of the full scatter as `[top, left, bottom, right]` (ONNX allows asymmetric).
+    pub padding: [usize; 4],
+    /// Extra rows/columns at the bottom/right; PyTorch requires it below the stride or the
+    /// dilation of its axis.
+    pub output_padding: [usize; 2],
+    pub dilation: [usize; 2],
+    pub groups: usize,
+    pub bias: bool,
+    /// Applied to the result (a model builder sets it where ReLU follows, as Mask R-CNN's).
+    pub act: Activation,
+}
+
+impl ConvTranspose2d {
+    /// A plain transposed conv: symmetric padding, no output padding, no dilation.
+    pub fn new(stride: usize, padding: usize, groups: usize, bias: bool) -> Self {
+        ConvTranspose2d {
+            stride: [stride, stride],
+            padding: [padding; 4],
+            output_padding: [0, 0],
+            dilation: [1, 1],
+            groups,
+            bias,
+            act: Activation::Identity,
+        }
+    }
+
+    /// Output extent along `axis` (0 = H, 1 = W) for an input extent and kernel size, or why
+    /// there is none.
+    pub fn out_extent(&self, input: usize, kernel: usize, axis: usize) -> Result<usize, String> {
+        let (s, d, op) = (
+            self.stride[axis],
+            self.dilation[axis],
+            self.output_padding[axis],
+        );
+        if input == 0 || kernel == 0 {
+            return Err("input and kernel must be non-empty".into());
+        }
+        let full = (input - 1) * s + d * (kernel - 1) + op + 1;
+        let crop = self.padding[axis] + self.padding[axis + 2];
+        match full.checked_sub(crop) {
+            Some(out) if out > 0 => Ok(out),
+            _ => Err(format!(
+                "padding {:?} crops away the whole {full}-wide output along axis {axis}",
+                self.padding
+            )),
+        }
+    }
+}
+
 /// Max or average pooling window.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pool2d {
@@ -195,7 +253,9 @@ pub struct Proposals {
 /// clamped to `[-log2(scales[0]), -log2(scales[last])]`), with
 /// `roi_align(output, spatial_scale, sampling_ratio, aligned)`.
 ///
-/// Inputs: `[boxes [N, R, 5] (as [`Op::Proposals`] outputs; unused rows give zeros),
+/// Inputs: `[boxes [N, R, 5] (as [`Op::Proposals`] outputs) or [N, R, 6] (as
+/// [`Op::BoxPostprocess`] outputs: Mask and Keypoint R-CNN pool their detections); columns 0..4
+/// are the box, column 4 the score, and rows with score [`INVALID_SCORE`] give zeros,
 /// features level 0.. [N, C, H_l, W_l]]`. Output: `[N * R, C, output[0], output[1]]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RoiAlign {
@@ -234,6 +294,8 @@ pub struct BoxPostprocess {
 pub enum Op {
     /// See [`Conv2d`].
     Conv2d(Conv2d),
+    /// See [`ConvTranspose2d`].
+    ConvTranspose2d(ConvTranspose2d),
     /// Inputs `[x]`. Padded positions never win.
     MaxPool2d(Pool2d),
     /// Inputs `[x]`. Divisor per [`Pool2d::count_include_pad`], PyTorch's rule.
@@ -268,6 +330,12 @@ pub enum Op {
     Resize { size: [usize; 2], mode: ResizeMode },
     /// Inputs `[x]`; output axis `i` is input axis `perm[i]` (data moves).
     Permute { perm: Vec<usize> },
+    /// Inputs `[logits [N, C, H, W]]`; output `[N, size[0], size[1]]`: per pixel, the index (as
+    /// f32) of the largest channel of the logits bilinearly resized to `size`
+    /// (`align_corners=False`, as [`Op::Resize`]; the identity at the input's size), the first
+    /// one on ties. A segmenter's class map at any image size without materializing the
+    /// resized logits.
+    ArgMax2d { size: [usize; 2] },
     /// See [`Proposals`].
     Proposals(Proposals),
     /// See [`RoiAlign`].
@@ -284,6 +352,7 @@ impl Op {
     pub fn kind(&self) -> &'static str {
         match self {
             Op::Conv2d(_) => "conv2d",
+            Op::ConvTranspose2d(_) => "conv_transpose2d",
             Op::MaxPool2d(_) => "maxpool2d",
             Op::AvgPool2d(_) => "avgpool2d",
             Op::AdaptiveAvgPool2d { .. } => "adaptive_avgpool2d",
@@ -300,6 +369,7 @@ impl Op {
             Op::Pad { .. } => "pad",
             Op::Resize { .. } => "resize",
             Op::Permute { .. } => "permute",
+            Op::ArgMax2d { .. } => "argmax2d",
             Op::Proposals(_) => "proposals",
             Op::RoiAlign(_) => "roi_align",
             Op::BoxPostprocess(_) => "box_postprocess",
@@ -357,6 +427,39 @@ impl Op {
                         "residual must be {out:?}, got {:?}",
                         inputs[inputs.len() - 1]
                     ));
+                }
+                Ok(out)
+            }
+            Op::ConvTranspose2d(c) => {
+                let want = 2 + c.bias as usize;
+                arity(want, want)?;
+                let [n, ch, h, w] = rank4(inputs[0], "input")?;
+                let [wc, kg, kh, kw] = rank4(inputs[1], "weight")?;
+                if c.groups == 0 || ch % c.groups != 0 {
+                    return Err(format!("groups {} must divide channels {ch}", c.groups));
+                }
+                if wc != ch {
+                    return Err(format!(
+                        "weight {:?} expects {wc} input channels, input has {ch}",
+                        inputs[1]
+                    ));
+                }
+                if c.stride.contains(&0) || c.dilation.contains(&0) {
+                    return Err("stride and dilation must be positive".into());
+                }
+                for axis in 0..2 {
+                    let op = c.output_padding[axis];
+                    if op >= c.stride[axis] && op >= c.dilation[axis] {
+                        return Err(format!(
+                            "output_padding {:?} must be below the stride or the dilation",
+                            c.output_padding
+                        ));
+                    }
+                }
+                let k = kg * c.groups;
+                let out = vec![n, k, c.out_extent(h, kh, 0)?, c.out_extent(w, kw, 1)?];
+                if c.bias && inputs[2] != [k] {
+                    return Err(format!("bias must be [{k}], got {:?}", inputs[2]));
                 }
                 Ok(out)
             }
@@ -508,6 +611,14 @@ impl Op {
                 }
                 Ok(vec![n, c, size[0], size[1]])
             }
+            Op::ArgMax2d { size } => {
+                arity(1, 1)?;
+                let [n, c, _, _] = rank4(inputs[0], "input")?;
+                if size.contains(&0) || c == 0 {
+                    return Err("output size and channels must be positive".into());
+                }
+                Ok(vec![n, size[0], size[1]])
+            }
             Op::Permute { perm } => {
                 arity(1, 1)?;
                 let x = inputs[0];
@@ -547,8 +658,8 @@ impl Op {
                     ));
                 }
                 let boxes = inputs[0];
-                if boxes.len() != 3 || boxes[2] != 5 {
-                    return Err(format!("boxes must be [N, R, 5], got {boxes:?}"));
+                if boxes.len() != 3 || !(5..=6).contains(&boxes[2]) {
+                    return Err(format!("boxes must be [N, R, 5] or [N, R, 6], got {boxes:?}"));
                 }
                 let mut channels = None;
                 for f in &inputs[1..] {
@@ -603,6 +714,11 @@ impl Op {
                 numel(output) * (w[1] * w[2] * w[3]) as u64
             }
             Op::Linear { .. } => numel(output) * inputs[1][1] as u64,
+            // Every input pixel meets every weight of its group once.
+            Op::ConvTranspose2d(_) => {
+                let w = inputs[1];
+                numel(inputs[0]) * (w[1] * w[2] * w[3]) as u64
+            }
             _ => 0,
         }
     }

@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use wgpu::util::DeviceExt;
-
 use crate::KernelError;
 use crate::pipeline_cache::{self, CacheStatus, DiskCache};
 
@@ -537,13 +535,11 @@ impl Context {
             "kernel {}: wrong number of buffers",
             kernel.name
         );
-        let params = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: params,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            });
+        let params = self.buffer_init(
+            label,
+            params,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: params.as_entire_binding(),
@@ -587,14 +583,13 @@ impl Context {
         } else {
             bytemuck::cast_slice(data)
         };
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytes,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
-            })
+        self.buffer_init(
+            label,
+            bytes,
+            wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+        )
     }
 
     /// A storage buffer holding `data` as u32 words (packed images).
@@ -604,12 +599,31 @@ impl Context {
         } else {
             bytemuck::cast_slice(data)
         };
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("u32 data"),
-                contents: bytes,
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            })
+        self.buffer_init(
+            "u32 data",
+            bytes,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        )
+    }
+
+    /// wgpu's `create_buffer_init` without its panic: on a lost or destroyed device the new
+    /// buffer cannot be mapped and wgpu's helper `expect`s it could, so building a plan there
+    /// panicked instead of returning an error. Here the contents are skipped (the buffer is
+    /// invalid anyway) and the loss surfaces from [`Context::take_error`] as `DeviceLost`.
+    fn buffer_init(&self, label: &str, contents: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        let align = wgpu::COPY_BUFFER_ALIGNMENT;
+        let size = (contents.len() as u64).next_multiple_of(align).max(align);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage,
+            mapped_at_creation: true,
+        });
+        if let Ok(mut view) = buffer.get_mapped_range_mut(..) {
+            view.slice(..contents.len()).copy_from_slice(contents);
+        }
+        buffer.unmap();
+        buffer
     }
 
     /// Encodes `launches` into one compute pass.

@@ -48,7 +48,9 @@ pub struct RoiAlignParams {
     pub levels: u32,
     /// `(height, width)` of the four bound levels.
     pub sizes: [[u32; 2]; 4],
-    pub _pad: [u32; 2],
+    /// Values per box row: 5 (proposals) or 6 (detections).
+    pub box_stride: u32,
+    pub _pad: u32,
     pub scales: [f32; 4],
     pub canonical_scale: f32,
     pub canonical_level: f32,
@@ -61,6 +63,8 @@ pub struct RoiAlignParams {
 pub struct RoiAlignDesc {
     pub images: usize,
     pub rows: usize,
+    /// Values per box row: 5 (`x1, y1, x2, y2, score`) or 6 (a detection's, label last).
+    pub box_stride: usize,
     pub channels: usize,
     /// `(height, width)` of each level.
     pub levels: Vec<[usize; 2]>,
@@ -82,7 +86,7 @@ pub fn kernel(ctx: &Context) -> Arc<Kernel> {
     ctx.kernel(&SPEC, &[])
 }
 
-/// Records the pooling of `boxes` `[N, R, 5]` from `features` (one buffer per level) into
+/// Records the pooling of `boxes` `[N, R, 5 or 6]` from `features` (one buffer per level) into
 /// `out` `[N * R, C, OH, OW]`: one launch per [`LEVELS_PER_LAUNCH`] levels.
 pub fn launches(
     ctx: &Context,
@@ -103,6 +107,9 @@ pub fn launches(
             d.scales.len(),
             features.len()
         )));
+    }
+    if !(5..=6).contains(&d.box_stride) {
+        return Err(bad(format!("box rows of {} values (5 or 6)", d.box_stride)));
     }
     if d.levels.iter().any(|l| l.contains(&0)) || d.output.contains(&0) {
         return Err(bad(format!(
@@ -135,6 +142,7 @@ pub fn launches(
             level_base: base as u32,
             level_count: count as u32,
             levels: d.levels.len() as u32,
+            box_stride: d.box_stride as u32,
             canonical_scale: d.canonical_scale,
             canonical_level: d.canonical_level,
             k_min,

@@ -33,6 +33,7 @@ pub mod detect;
 mod info;
 pub mod layers;
 mod registry;
+pub mod segment;
 
 pub use info::{
     BuildFn, BuildOptions, Interpolation, KeyNaming, ModelInfo, ModelStats, Preprocess,

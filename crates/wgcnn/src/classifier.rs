@@ -99,6 +99,12 @@ struct BatchPlan {
 type Rebuild = Box<dyn Fn(usize) -> Result<Graph, Error> + Send + Sync>;
 
 /// A network ready to classify images.
+///
+/// `Send + Sync`: share one (by reference or in an `Arc`) between threads rather than building
+/// one per thread, which would upload the weights again. Calls that use the same batch size's
+/// plan take turns (its staging buffer is held from upload to read-back, and the plan
+/// serializes its runs), calls on different batch sizes run side by side, and every result is
+/// bit-identical to what the same call gives on one thread (`tests/robustness.rs`).
 pub struct Classifier {
     engine: Engine,
     name: String,

@@ -21,6 +21,7 @@ use wgcnn_kernels::preprocess::{self, PreprocessParams};
 use wgcnn_models::detect::{DetectBuildOptions, DetectorConfig, DetectorInfo, LegacyDetectionKeys};
 
 use crate::image::RgbImage;
+use crate::lru::Lru;
 use crate::{Engine, Error};
 
 /// COCO's 91 category names in torchvision's label order (`__background__` first, `N/A` gaps).
@@ -32,45 +33,6 @@ pub const COCO_LABELS: &str = include_str!("../assets/coco91.txt");
 const PLAN_CACHE: usize = 4;
 /// How many fronts (image sizes) a detector keeps: each is a few kernels and the image buffers.
 const FRONT_CACHE: usize = 16;
-
-/// A small LRU list: most recently used last.
-struct Lru<K, V> {
-    entries: Vec<(K, Arc<V>)>,
-    capacity: usize,
-}
-
-impl<K: PartialEq + Copy, V> Lru<K, V> {
-    fn new(capacity: usize) -> Self {
-        Lru {
-            entries: Vec::new(),
-            capacity,
-        }
-    }
-
-    /// The entry for `key`, made by `make` when missing (evicting the least recently used).
-    fn get_or_try(
-        &mut self,
-        key: K,
-        make: impl FnOnce() -> Result<V, Error>,
-    ) -> Result<Arc<V>, Error> {
-        if let Some(i) = self.entries.iter().position(|(k, _)| *k == key) {
-            let entry = self.entries.remove(i);
-            let value = entry.1.clone();
-            self.entries.push(entry);
-            return Ok(value);
-        }
-        let value = Arc::new(make()?);
-        if self.entries.len() >= self.capacity {
-            self.entries.remove(0);
-        }
-        self.entries.push((key, value.clone()));
-        Ok(value)
-    }
-
-    fn keys(&self) -> Vec<K> {
-        self.entries.iter().map(|(k, _)| *k).collect()
-    }
-}
 
 /// How to build a detector.
 #[derive(Clone, Debug)]
@@ -119,6 +81,12 @@ struct FrontPlan {
 }
 
 /// A detector ready to run on images of any size.
+///
+/// `Send + Sync`: threads may share one detector. Plans are looked up under short-lived locks;
+/// a photo size's front is held from writing its pixels until its results are read, and a
+/// network plan serializes its runs, so concurrent calls on the same sizes take turns, other
+/// sizes run side by side, and results are bit-identical to one thread's
+/// (`tests/robustness.rs`).
 pub struct Detector {
     engine: Engine,
     info: &'static DetectorInfo,

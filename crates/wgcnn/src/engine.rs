@@ -42,6 +42,13 @@ impl EngineOptions {
 }
 
 /// The GPU device and its compiled kernels.
+///
+/// `Send + Sync`, and cheap to clone (an `Arc` of one device context): wgpu's `Device` and
+/// `Queue` are thread-safe, the kernel cache sits behind a mutex, and each
+/// [`Plan`](wgcnn_exec::Plan) guards its own buffers, so any number of threads may plan and run
+/// on one engine. GPU failures are errors of the call that hit them: a lost device makes every
+/// later call on this engine return `KernelError::DeviceLost`; open a new `Engine` to go on
+/// (`tests/robustness.rs` destroys a device to check both).
 #[derive(Clone, Debug)]
 pub struct Engine {
     ctx: Arc<Context>,

@@ -20,6 +20,8 @@ mod detector;
 pub mod draw;
 mod engine;
 mod image;
+mod lru;
+mod segmenter;
 
 use std::path::PathBuf;
 
@@ -32,6 +34,10 @@ pub use draw::class_color;
 pub use engine::{AdapterReport, Engine, EngineOptions, adapters};
 pub use wgcnn_kernels::Variants;
 pub use image::{ImageError, RgbImage};
+pub use segmenter::{
+    ClassShare, SegmentTimings, Segmentation, Segmenter, SegmenterOptions, VOC_LABELS,
+    draw_segmentation, voc_color,
+};
 pub use wgcnn_exec::{Plan, PlanStats};
 pub use wgcnn_graph::{Graph, Tensor};
 pub use wgcnn_kernels::preprocess::{Filter, Transform};
@@ -92,6 +98,14 @@ pub enum Error {
         height: usize,
         max: usize,
     },
+    #[error(
+        "a segmenter takes a [1, 3, H, W] float image at its network size (shorter side {resize}, no resize), got {shape:?}; pass it as 8-bit pixels to `segment`, which resizes on the GPU"
+    )]
+    SegmenterInput { shape: Vec<usize>, resize: usize },
+    #[error("class {class} does not fit an 8-bit palette mask")]
+    TooManyClasses { class: u32 },
+    #[error("cannot encode the image: {0}")]
+    Encode(String),
     /// An invariant of the library broke (a bug: please report it).
     #[error("internal error: {0}")]
     Internal(&'static str),

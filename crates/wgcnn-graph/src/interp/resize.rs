@@ -53,6 +53,40 @@ pub(super) fn resize(x: &Tensor, mode: ResizeMode, out_shape: &[usize]) -> Tenso
     }
 }
 
+/// [`crate::Op::ArgMax2d`]: per output pixel, the first largest channel of `x` resized
+/// bilinearly (`align_corners=False`) to `out_shape` `[N, OH, OW]`, with the weights of
+/// [`resize`] (so the values compared are exactly those `Resize` would produce).
+pub(super) fn argmax2d(x: &Tensor, out_shape: &[usize]) -> Tensor {
+    let [n, c, h, w] = [x.shape[0], x.shape[1], x.shape[2], x.shape[3]];
+    let (oh, ow) = (out_shape[1], out_shape[2]);
+    let rows: Vec<LinearTap> = (0..oh).map(|o| linear_tap(o, h, oh, false)).collect();
+    let cols: Vec<LinearTap> = (0..ow).map(|o| linear_tap(o, w, ow, false)).collect();
+    let mut out = Vec::with_capacity(n * oh * ow);
+    for image in x.data.chunks_exact(c * h * w) {
+        for ry in &rows {
+            for cx in &cols {
+                let (mut best, mut arg) = (f32::NEG_INFINITY, 0usize);
+                for (k, plane) in image.chunks_exact(h * w).enumerate() {
+                    let (r0, r1) = (&plane[ry.i0 * w..], &plane[ry.i1 * w..]);
+                    let top = cx.w0 * r0[cx.i0] + cx.w1 * r0[cx.i1];
+                    let bottom = cx.w0 * r1[cx.i0] + cx.w1 * r1[cx.i1];
+                    let v = ry.w0 * top + ry.w1 * bottom;
+                    // `>` keeps the first maximum (a NaN never wins).
+                    if v > best {
+                        best = v;
+                        arg = k;
+                    }
+                }
+                out.push(arg as f32);
+            }
+        }
+    }
+    Tensor {
+        shape: out_shape.to_vec(),
+        data: out,
+    }
+}
+
 /// PyTorch's `nearest_idx`: `min(floor(dst * (in / out)), in - 1)` with the scale in f32
 /// (identity when `in == out`, `dst / 2` when `out == 2 * in`, as PyTorch special-cases).
 pub(crate) fn nearest_index(dst: usize, input: usize, output: usize) -> usize {

@@ -27,7 +27,7 @@ pub(crate) fn level_of(b: &[f32], r: &RoiAlign, k_min: f32, k_max: f32) -> usize
     (k - k_min) as usize
 }
 
-/// `MultiScaleRoIAlign` over `boxes [N, R, 5]` and the feature levels; `out_shape` is
+/// `MultiScaleRoIAlign` over `boxes [N, R, 5 or 6]` and the feature levels; `out_shape` is
 /// `[N * R, C, oh, ow]` (checked by `Op::infer`). Rows whose score is [`INVALID_SCORE`] stay
 /// zero, as do boxes mapped to a level beyond the given ones (possible only when `scales`
 /// does not halve level by level; torchvision skips such boxes too).
@@ -53,7 +53,7 @@ pub(super) fn roi_align(
             };
         }
     };
-    for (row, b) in boxes.data.chunks_exact(5).enumerate() {
+    for (row, b) in boxes.data.chunks_exact(boxes.shape[2]).enumerate() {
         if b[4] == INVALID_SCORE {
             continue;
         }

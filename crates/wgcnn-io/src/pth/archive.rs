@@ -6,6 +6,7 @@
 //! at open time. Other methods and encrypted members are refused, naming the member.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::rc::Rc;
@@ -98,6 +99,11 @@ pub(crate) struct Archive<'a> {
     /// Bytes inflated so far, and the most allowed (see [`INFLATE_RATIO`]).
     inflated: u64,
     budget: u64,
+    /// The file span (local header to end of data) of every member read so far, by start, with
+    /// its name: members must not overlap. torch never writes overlapping members; overlap is
+    /// how zip bombs reuse one run of deflated bytes for many members, and how a crafted file
+    /// makes a storage alias the pickle.
+    spans: BTreeMap<u64, (u64, String)>,
 }
 
 impl<'a> Archive<'a> {
@@ -132,6 +138,7 @@ impl<'a> Archive<'a> {
             budget: (bytes.len() as u64)
                 .saturating_mul(INFLATE_RATIO)
                 .max(INFLATE_FLOOR),
+            spans: BTreeMap::new(),
         })
     }
 
@@ -156,6 +163,7 @@ impl<'a> Archive<'a> {
         let start = raw
             .data_start()
             .ok_or_else(|| at(&"local header not read"))?;
+        let header = raw.header_start().min(start);
         drop(raw);
         let end = start.checked_add(packed).filter(|&e| e <= self.len as u64);
         let Some(end) = end else {
@@ -164,6 +172,7 @@ impl<'a> Archive<'a> {
                 self.len
             )));
         };
+        self.claim(name, header, end)?;
         match method {
             // Both fit in usize: `end` is within the slice.
             CompressionMethod::Stored => Ok(Member::Stored(start as usize..end as usize)),
@@ -176,6 +185,24 @@ impl<'a> Archive<'a> {
                 method_name(other)
             )),
         }
+    }
+
+    /// Records that member `name` spans `start..end` of the file, refusing a span that overlaps
+    /// a member read before (a member read twice is the same span, and allowed).
+    fn claim(&mut self, name: &str, start: u64, end: u64) -> Result<(), String> {
+        let before = self.spans.range(..=start).next_back();
+        let after = self.spans.range(start..).next();
+        for (&s, (e, other)) in before.into_iter().chain(after) {
+            let same = s == start && *e == end && other == name;
+            if !same && s < end.max(start + 1) && start < *e {
+                return Err(format!(
+                    "member {name} (bytes {start}..{end}) overlaps member {other} (bytes \
+                     {s}..{e}): members of a checkpoint never share bytes"
+                ));
+            }
+        }
+        self.spans.insert(start, (end, name.to_string()));
+        Ok(())
     }
 
     /// Inflates a deflated member of `packed` bytes that declares `size` bytes, within the budget.

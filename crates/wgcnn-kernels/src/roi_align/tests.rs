@@ -72,6 +72,7 @@ fn check_with(
     let desc = RoiAlignDesc {
         images: n,
         rows: r,
+        box_stride: boxes.shape[2],
         channels: c,
         levels: feats.iter().map(|f| [f.shape[2], f.shape[3]]).collect(),
         scales: op.scales.clone(),
@@ -192,5 +193,50 @@ fn roi_align_nan_box_coordinates_match_interpreter_and_stay_finite() {
         4,
         op(4, [5, 5], 0, false),
         nan_coordinates,
+    );
+}
+
+/// The rows widened to detections `(x1, y1, x2, y2, score, label)`, as Mask and Keypoint
+/// R-CNN pool them.
+fn as_detections(boxes: &mut Tensor) {
+    let data = boxes
+        .data
+        .chunks_exact(5)
+        .enumerate()
+        .flat_map(|(i, row)| row.iter().copied().chain([(i % 91) as f32]))
+        .collect();
+    let [n, r] = [boxes.shape[0], boxes.shape[1]];
+    *boxes = Tensor::new(&[n, r, 6], data).expect("detections");
+}
+
+#[test]
+fn roi_align_14x14_over_detection_rows_matches_interpreter_and_five_wide_rows() {
+    // Mask R-CNN's mask_roi_pool: 14x14, sampling 2, not aligned, over [N, 100, 6] detections.
+    check_with(
+        6,
+        1,
+        100,
+        7,
+        [160, 213],
+        4,
+        op(4, [14, 14], 2, false),
+        as_detections,
+    );
+    let mut rng = Rng::new(7);
+    let five = random_boxes(&mut rng, 2, 9, 64.0, 80.0);
+    let mut six = five.clone();
+    as_detections(&mut six);
+    let feats: Vec<Tensor> = (0..2)
+        .map(|l| rng.tensor(&[2, 3, 16 >> l, 20 >> l], 1.0))
+        .collect();
+    let pool = |boxes: &Tensor| {
+        let mut inputs = vec![boxes];
+        inputs.extend(feats.iter());
+        interp::eval_op(&Op::RoiAlign(op(2, [4, 4], 2, false)), &inputs).expect("interp")
+    };
+    assert_eq!(
+        pool(&six).data,
+        pool(&five).data,
+        "the label column is ignored"
     );
 }

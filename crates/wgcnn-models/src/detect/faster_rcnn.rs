@@ -1,7 +1,7 @@
 //! torchvision's `FasterRCNN` builders: transform, backbone body + FPN, RPN, box RoI heads,
 //! postprocessing; see the module docs of [`crate::detect`] for the stage names.
 
-use wgcnn_graph::{Graph, GraphBuilder};
+use wgcnn_graph::{Graph, GraphBuilder, TensorId};
 
 use super::anchors::AnchorSpec;
 use super::backbones::{self, BODY};
@@ -91,6 +91,41 @@ pub fn faster_rcnn(
     spec: &FasterRcnnSpec,
     front: Front,
 ) -> Result<Graph, ModelError> {
+    let mut parts = faster_rcnn_parts(model, o, config, spec, front)?;
+    parts.b.output(parts.output);
+    Ok(parts.finish(spec))
+}
+
+/// A Faster R-CNN under construction, for the models that add heads on its detections (Mask
+/// and Keypoint R-CNN): the builder and the tensors those heads read.
+pub struct FasterRcnnParts {
+    pub b: GraphBuilder,
+    /// The FPN levels `MultiScaleRoIAlign` reads (all but `pool`), finest first.
+    pub levels: Vec<TensorId>,
+    /// `detections` `[N, D, 6]` in the resized frame.
+    pub detections: TensorId,
+    /// `output` `[N, D, 6]` in the input image's frame.
+    pub output: TensorId,
+    pub sizes: TransformSizes,
+}
+
+impl FasterRcnnParts {
+    /// The graph (outputs declared by the caller), with `spec`'s BatchNorm eps in the body.
+    pub fn finish(self, spec: &FasterRcnnSpec) -> Graph {
+        let mut graph = self.b.finish();
+        backbones::set_batchnorm_eps(&mut graph, &format!("{BODY}."), spec.body_eps);
+        graph
+    }
+}
+
+/// [`faster_rcnn`] up to its `output` node, with no graph output declared yet.
+pub fn faster_rcnn_parts(
+    model: &str,
+    o: &DetectBuildOptions,
+    config: &DetectorConfig,
+    spec: &FasterRcnnSpec,
+    front: Front,
+) -> Result<FasterRcnnParts, ModelError> {
     let invalid = |reason: String| ModelError::InvalidOptions {
         model: model.to_string(),
         reason,
@@ -142,7 +177,7 @@ pub fn faster_rcnn(
     let pooled = roi_heads::box_roi_pool(&mut b, proposals, levels, sizes.resized)?;
     let hidden = roi_heads::box_head(&mut b, pooled, spec.box_head)?;
     let (logits, regression) = roi_heads::box_predictor(&mut b, hidden, config.num_classes)?;
-    let output = roi_heads::postprocess(
+    let (detections, output) = roi_heads::postprocess(
         &mut b,
         logits,
         regression,
@@ -151,8 +186,11 @@ pub fn faster_rcnn(
         sizes.box_scale(),
         config,
     )?;
-    b.output(output);
-    let mut graph = b.finish();
-    backbones::set_batchnorm_eps(&mut graph, &format!("{BODY}."), spec.body_eps);
-    Ok(graph)
+    Ok(FasterRcnnParts {
+        b,
+        levels: levels.to_vec(),
+        detections,
+        output,
+        sizes,
+    })
 }

@@ -121,7 +121,7 @@ pub fn box_predictor(
 
 /// `postprocess_detections` (named `detections`, in the resized frame) and the transform's
 /// `resize_boxes` back to the input image (named `output`, `box_scale` as
-/// [`super::transform::TransformSizes::box_scale`]). Returns `output`.
+/// [`super::transform::TransformSizes::box_scale`]). Returns `(detections, output)`.
 pub fn postprocess(
     b: &mut GraphBuilder,
     logits: TensorId,
@@ -130,7 +130,7 @@ pub fn postprocess(
     resized: [usize; 2],
     box_scale: [f32; 2],
     config: &DetectorConfig,
-) -> Result<TensorId, GraphError> {
+) -> Result<(TensorId, TensorId), GraphError> {
     let op = BoxPostprocess {
         image_size: resized,
         weights: BOX_CODER_WEIGHTS,
@@ -145,5 +145,6 @@ pub fn postprocess(
         Op::BoxPostprocess(op),
         &[logits, regression, proposals],
     )?;
-    b.node("output", Op::ScaleBoxes { scale: box_scale }, &[detections])
+    let output = b.node("output", Op::ScaleBoxes { scale: box_scale }, &[detections])?;
+    Ok((detections, output))
 }
