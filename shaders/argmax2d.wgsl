@@ -34,13 +34,11 @@ struct Params {
 
 @compute @workgroup_size(256)
 fn argmax2d(ids: IdxIds) {
-    let i = idx_element(ids);
-    if (i >= params.total) {
+    let o = idx_pixel(ids, params.total, params.out_height, params.out_width);
+    if (!o.ok) {
         return;
     }
-    // (column, row, image) of the output pixel.
-    let o = idx_split3(i, params.out_height, params.out_width);
-    let n = o.z;
+    let n = o.plane;
     let ly = sample_linear(o.y, params.scale_h, params.height, false);
     let lx = sample_linear(o.x, params.scale_w, params.width, false);
     let plane = params.height * params.width;
@@ -63,5 +61,5 @@ fn argmax2d(ids: IdxIds) {
         }
         base += plane;
     }
-    y[i] = f32(arg);
+    y[o.index] = f32(arg);
 }

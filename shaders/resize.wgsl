@@ -39,19 +39,17 @@ struct Params {
 
 @compute @workgroup_size(256)
 fn resize(ids: IdxIds) {
-    let i = idx_element(ids);
-    if (i >= params.total) {
+    let o = idx_pixel(ids, params.total, params.out_height, params.out_width);
+    if (!o.ok) {
         return;
     }
-    // (column, row, plane) of the output element.
-    let o = idx_split3(i, params.out_height, params.out_width);
     let ox = o.x;
     let oy = o.y;
-    let base = o.z * params.height * params.width;
+    let base = o.plane * params.height * params.width;
     if (params.mode == 0u) {
         let sy = min(u32(floor(f32(oy) * params.scale_h)), params.height - 1u);
         let sx = min(u32(floor(f32(ox) * params.scale_w)), params.width - 1u);
-        y[i] = x[base + sy * params.width + sx];
+        y[o.index] = x[base + sy * params.width + sx];
         return;
     }
     let ly = sample_linear(oy, params.scale_h, params.height, params.align_corners == 1u);
@@ -62,5 +60,5 @@ fn resize(ids: IdxIds) {
     let x1 = u32(lx.y);
     let top = (1.0 - lx.z) * x[base + y0 + x0] + lx.z * x[base + y0 + x1];
     let bottom = (1.0 - lx.z) * x[base + y1 + x0] + lx.z * x[base + y1 + x1];
-    y[i] = (1.0 - ly.z) * top + ly.z * bottom;
+    y[o.index] = (1.0 - ly.z) * top + ly.z * bottom;
 }

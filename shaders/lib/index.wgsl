@@ -1,4 +1,5 @@
-// Index arithmetic of the elementwise kernels (unary, binary, copy_channels, lrn, pad): one
+// Index arithmetic of the elementwise and resampling kernels (unary, binary, copy_channels, lrn,
+// pad, resize, argmax2d): one
 // invocation per element, 256 to a workgroup, on a 2-D grid of workgroups (wgpu caps each grid
 // axis at 65535). Values in, values out.
 
@@ -25,4 +26,21 @@ fn idx_split3(i: u32, mid: u32, inner: u32) -> vec3<u32> {
 // The flat index of (outer o, mid m, inner j) in an [outer, mids, inner] array.
 fn idx_flat3(o: u32, m: u32, j: u32, mids: u32, inner: u32) -> u32 {
     return (o * mids + m) * inner + j;
+}
+
+// An output pixel of a resampling kernel: the invocation's element `index` of an
+// [planes, height, width] output, split into column, row and plane; `ok` is false past the last
+// element.
+struct IdxPixel {
+    index: u32,
+    x: u32,
+    y: u32,
+    plane: u32,
+    ok: bool,
+}
+
+fn idx_pixel(ids: IdxIds, total: u32, height: u32, width: u32) -> IdxPixel {
+    let i = idx_element(ids);
+    let o = idx_split3(i, height, width);
+    return IdxPixel(i, o.x, o.y, o.z, i < total);
 }
