@@ -226,10 +226,18 @@ fn segment_cli_aux_runs_the_auxiliary_head_only_when_asked() {
     };
     let with = json(&run("deeplabv3_mobilenet_v3_large", &weights, true));
     let without = json(&run("deeplabv3_mobilenet_v3_large", &weights, false));
-    let aux = with["aux_classes"].as_array().expect("aux_classes with --aux");
-    let total: f64 = aux.iter().map(|c| c["fraction"].as_f64().expect("fraction")).sum();
+    let aux = with["aux_classes"]
+        .as_array()
+        .expect("aux_classes with --aux");
+    let total: f64 = aux
+        .iter()
+        .map(|c| c["fraction"].as_f64().expect("fraction"))
+        .sum();
     assert!((total - 1.0).abs() < 1e-3, "aux fractions sum to {total}");
-    assert_eq!(with["classes"], without["classes"], "--aux leaves the main head alone");
+    assert_eq!(
+        with["classes"], without["classes"],
+        "--aux leaves the main head alone"
+    );
     assert!(without.get("aux_classes").is_none());
     let o = run(MODEL, &lraspp, true);
     let err = String::from_utf8_lossy(&o.stderr);

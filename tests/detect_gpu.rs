@@ -1,5 +1,6 @@
 //! The detector stage checks of `crates/wgcnn-models/tests/detect` (transform, backbone + FPN,
-//! RPN head, proposals, RoIAlign, box head, postprocess, image → detections) run on the GPU
+//! RPN head, proposals, RoIAlign, box head, postprocess, image → detections; Mask R-CNN's mask
+//! RoIAlign, head and predictor) run on the GPU
 //! (lavapipe in CI): the same checks the CPU interpreter passes, each stage fed the previous
 //! stage's reference tensors where the check says so. The anchors are a build-time constant of
 //! the graph, checked by the same line on both backends; no GPU kernel computes them.
@@ -56,4 +57,27 @@ detector_tests! {
     fasterrcnn_resnet50_fpn_v2 => "fasterrcnn_resnet50_fpn_v2",
     fasterrcnn_mobilenet_v3_large_fpn => "fasterrcnn_mobilenet_v3_large_fpn",
     fasterrcnn_mobilenet_v3_large_320_fpn => "fasterrcnn_mobilenet_v3_large_320_fpn",
+}
+
+// The Mask R-CNN models' box stages are the Faster R-CNN v1/v2 graphs checked above (the CPU
+// binary checks them with the Mask R-CNN weights too); here only their mask branch, to keep
+// this binary's time on lavapipe down.
+
+mod masks {
+    use super::*;
+
+    mask_tests! {
+        maskrcnn_resnet50_fpn => "maskrcnn_resnet50_fpn",
+        maskrcnn_resnet50_fpn_v2 => "maskrcnn_resnet50_fpn_v2",
+    }
+
+    // From the image for v2 only (~20 s on lavapipe, 100 detections through the mask head);
+    // v1's saturated objectness makes its check run the network twice.
+    mod end_to_end {
+        use super::*;
+
+        mask_end_to_end_tests! {
+            maskrcnn_resnet50_fpn_v2 => "maskrcnn_resnet50_fpn_v2",
+        }
+    }
 }

@@ -67,7 +67,10 @@ fn engine_on_an_application_device_classifies_like_its_own() {
         want.iter().map(|p| p.index).collect::<Vec<_>>()
     );
     for (g, w) in got.iter().zip(&want) {
-        assert!((g.probability - w.probability).abs() < 1e-5, "{g:?} vs {w:?}");
+        assert!(
+            (g.probability - w.probability).abs() < 1e-5,
+            "{g:?} vs {w:?}"
+        );
     }
     // The application keeps using its device for its own work.
     let buffer = shared.device().create_buffer(&wgpu::BufferDescriptor {
@@ -81,7 +84,8 @@ fn engine_on_an_application_device_classifies_like_its_own() {
 
 /// LeNet-5 with the fixture's weights, planned on the shared engine.
 fn lenet() -> (wgcnn::Graph, wgcnn::Plan) {
-    let fx = Fixture::open(fixtures_dir().join("classify/lenet5.full.safetensors")).expect("fixture");
+    let fx =
+        Fixture::open(fixtures_dir().join("classify/lenet5.full.safetensors")).expect("fixture");
     let info = wgcnn_models::find("lenet5").expect("registered");
     let mut graph = info
         .graph(&BuildOptions {
@@ -109,8 +113,12 @@ fn a_second_run_on_other_inputs_keeps_nothing_of_the_first() {
     };
     let first = plan.run(std::slice::from_ref(&a)).expect("run A").remove(0);
     let second = plan.run(std::slice::from_ref(&b)).expect("run B").remove(0);
-    let want_a = interp::run(&graph, std::slice::from_ref(&a)).expect("cpu").remove(0);
-    let want_b = interp::run(&graph, std::slice::from_ref(&b)).expect("cpu").remove(0);
+    let want_a = interp::run(&graph, std::slice::from_ref(&a))
+        .expect("cpu")
+        .remove(0);
+    let want_b = interp::run(&graph, std::slice::from_ref(&b))
+        .expect("cpu")
+        .remove(0);
     println!(
         "A: {:.2e}, B after A: {:.2e}",
         first.rel_error(&want_a),
@@ -118,7 +126,10 @@ fn a_second_run_on_other_inputs_keeps_nothing_of_the_first() {
     );
     assert!(first.rel_error(&want_a) < 1e-4);
     assert!(second.rel_error(&want_b) < 1e-4);
-    assert!(second.max_abs_diff(&first) > 1e-3, "B's output must differ from A's");
+    assert!(
+        second.max_abs_diff(&first) > 1e-3,
+        "B's output must differ from A's"
+    );
 }
 
 #[test]
@@ -161,14 +172,18 @@ fn a_partial_batch_computes_only_its_images_with_the_same_results() {
         .iter()
         .map(|n| wgcnn::RgbImage::open(asset(n)).expect("png"))
         .collect();
-    let (three, _) = classifier.classify_batch(&images, 3).expect("partial batch");
+    let (three, _) = classifier
+        .classify_batch(&images, 3)
+        .expect("partial batch");
     assert_eq!(classifier.planned_batches(), vec![4, 3]);
     assert_eq!(
         classifier.weight_bytes(),
         weights,
         "the batch-3 plan binds the batch-4 plan's weight buffers"
     );
-    let (one, _) = classifier.classify_batch(&images[1..2], 3).expect("one image");
+    let (one, _) = classifier
+        .classify_batch(&images[1..2], 3)
+        .expect("one image");
     assert_eq!(classifier.planned_batches(), vec![4, 3, 1]);
     for (got, want) in three[1].iter().zip(&one[0]) {
         assert_eq!(got.index, want.index);
@@ -176,13 +191,17 @@ fn a_partial_batch_computes_only_its_images_with_the_same_results() {
     }
     assert_eq!(three[0][0].index, three[2][0].index);
     let err = classifier.classify_batch(&[], 1).expect_err("empty batch");
-    assert!(matches!(err, wgcnn::Error::BatchSize { max: 4, got: 0 }), "{err}");
+    assert!(
+        matches!(err, wgcnn::Error::BatchSize { max: 4, got: 0 }),
+        "{err}"
+    );
 }
 
 #[test]
 fn detector_plans_for_several_image_sizes_share_one_copy_of_the_weights() {
     const MODEL: &str = "fasterrcnn_mobilenet_v3_large_320_fpn";
-    let fx = Fixture::open(fixtures_dir().join(format!("detect/{MODEL}.safetensors"))).expect("fixture");
+    let fx =
+        Fixture::open(fixtures_dir().join(format!("detect/{MODEL}.safetensors"))).expect("fixture");
     let info = wgcnn_models::detect::find_detector(MODEL).expect("registered");
     let graph = info
         .graph(&wgcnn_models::detect::DetectBuildOptions {
@@ -200,7 +219,10 @@ fn detector_plans_for_several_image_sizes_share_one_copy_of_the_weights() {
             (key, t)
         })
         .collect();
-    let path = std::env::temp_dir().join(format!("wgcnn-embedding-{}.safetensors", std::process::id()));
+    let path = std::env::temp_dir().join(format!(
+        "wgcnn-embedding-{}.safetensors",
+        std::process::id()
+    ));
     save_safetensors(&path, &tensors, None).expect("weights written");
     let detector = Detector::new(
         common::engine(),
@@ -214,7 +236,15 @@ fn detector_plans_for_several_image_sizes_share_one_copy_of_the_weights() {
     );
     let _ = std::fs::remove_file(&path);
     let detector = detector.expect("detector");
-    let sizes = [(160, 120), (120, 160), (200, 150), (96, 96), (160, 120), (64, 80), (100, 60)];
+    let sizes = [
+        (160, 120),
+        (120, 160),
+        (200, 150),
+        (96, 96),
+        (160, 120),
+        (64, 80),
+        (100, 60),
+    ];
     let mut first_weights = 0;
     for (i, &(w, h)) in sizes.iter().enumerate() {
         let image = wgcnn::RgbImage {
@@ -223,7 +253,10 @@ fn detector_plans_for_several_image_sizes_share_one_copy_of_the_weights() {
             pixels: (0..w * h * 3).map(|v| (v * 37 % 251) as u8).collect(),
         };
         let (_, timings) = detector.detect_timed(&image).expect("detect");
-        println!("{w}x{h}: {timings:?}, weights {} bytes", detector.weight_bytes());
+        println!(
+            "{w}x{h}: {timings:?}, weights {} bytes",
+            detector.weight_bytes()
+        );
         if i == 0 {
             first_weights = detector.weight_bytes();
             assert!(first_weights > 0);
@@ -253,15 +286,21 @@ fn run_into_reuses_the_output_tensors_and_matches_run() {
     };
     let want = plan.run(std::slice::from_ref(&x)).expect("run");
     let mut outputs = Vec::new();
-    plan.run_into(std::slice::from_ref(&x), &mut outputs).expect("run_into");
+    plan.run_into(std::slice::from_ref(&x), &mut outputs)
+        .expect("run_into");
     assert_eq!(outputs, want);
     let data_ptr = outputs[0].data.as_ptr();
     let y = Tensor {
         shape: vec![2, 1, 32, 32],
         data: noise(2 * 32 * 32, 4),
     };
-    plan.run_into(std::slice::from_ref(&y), &mut outputs).expect("second run_into");
-    assert_eq!(outputs[0].data.as_ptr(), data_ptr, "the output's allocation is reused");
+    plan.run_into(std::slice::from_ref(&y), &mut outputs)
+        .expect("second run_into");
+    assert_eq!(
+        outputs[0].data.as_ptr(),
+        data_ptr,
+        "the output's allocation is reused"
+    );
     assert_eq!(outputs, plan.run(std::slice::from_ref(&y)).expect("run"));
 }
 
@@ -287,7 +326,11 @@ fn plans_chain_on_the_gpu_through_their_buffers() {
     let mut g = wgcnn::wgcnn_graph::GraphBuilder::new();
     let logits = g.input("logits", &[2, 10]);
     let probs = g
-        .node("softmax", wgcnn::wgcnn_graph::Op::Softmax { axis: 1 }, &[logits])
+        .node(
+            "softmax",
+            wgcnn::wgcnn_graph::Op::Softmax { axis: 1 },
+            &[logits],
+        )
         .expect("softmax node");
     g.output(probs);
     let softmax = common::engine().plan(&g.finish()).expect("softmax plan");
@@ -296,18 +339,27 @@ fn plans_chain_on_the_gpu_through_their_buffers() {
         data: noise(2 * 32 * 32, 6),
     };
     let logits_cpu = lenet.run(std::slice::from_ref(&x)).expect("run").remove(0);
-    let want = softmax.run(std::slice::from_ref(&logits_cpu)).expect("softmax").remove(0);
+    let want = softmax
+        .run(std::slice::from_ref(&logits_cpu))
+        .expect("softmax")
+        .remove(0);
 
     let ctx = common::engine().context();
     let input = lenet.input_buffer(0).expect("input");
-    ctx.queue.write_buffer(input, 0, bytemuck::cast_slice(&x.data));
+    ctx.queue
+        .write_buffer(input, 0, bytemuck::cast_slice(&x.data));
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     lenet.encode(&mut encoder);
-    let (from, to) = (lenet.output_buffer(0).expect("out"), softmax.input_buffer(0).expect("in"));
+    let (from, to) = (
+        lenet.output_buffer(0).expect("out"),
+        softmax.input_buffer(0).expect("in"),
+    );
     encoder.copy_buffer_to_buffer(from, 0, to, 0, 2 * 10 * 4);
     softmax.encode(&mut encoder);
     ctx.queue.submit([encoder.finish()]);
-    let got = ctx.read(softmax.output_buffer(0).expect("out"), 20).expect("read");
+    let got = ctx
+        .read(softmax.output_buffer(0).expect("out"), 20)
+        .expect("read");
     let got = Tensor {
         shape: vec![2, 10],
         data: got,

@@ -45,7 +45,12 @@ fn a_copied_binary_classifies_from_another_folder_with_an_empty_home() {
         .env_clear()
         .env("HOME", &home.0);
     // Only what finds the Vulkan driver passes through.
-    for var in ["PATH", "VK_ICD_FILENAMES", "VK_DRIVER_FILES", "LD_LIBRARY_PATH"] {
+    for var in [
+        "PATH",
+        "VK_ICD_FILENAMES",
+        "VK_DRIVER_FILES",
+        "LD_LIBRARY_PATH",
+    ] {
         if let Some(v) = std::env::var_os(var) {
             cmd.env(var, v);
         }

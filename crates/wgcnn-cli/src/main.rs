@@ -46,7 +46,13 @@ struct Cli {
     /// Kernel families to use: auto (per layer and device), portable (no subgroups, no
     /// Winograd: what devices without subgroups run), subgroup, winograd, cooperative. For
     /// comparing speed and working around a driver bug; $WGCNN_KERNELS does the same.
-    #[arg(long, global = true, value_name = "SET", env = "WGCNN_KERNELS", default_value = "auto")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SET",
+        env = "WGCNN_KERNELS",
+        default_value = "auto"
+    )]
     kernels: wgcnn::Variants,
     /// More log detail on stderr: -v info, -vv debug (plan builds, weight binding, stage
     /// timings), -vvv trace. RUST_LOG, when set, wins.

@@ -11,8 +11,8 @@ use wgcnn_kernels::{
     pad, softmax, unary,
 };
 
-use crate::{ExecError, WeightCache};
 use crate::memory::{Placement, is_alias};
+use crate::{ExecError, WeightCache};
 
 #[path = "lower_detect.rs"]
 mod detect;
@@ -303,14 +303,50 @@ impl<'a> Lowering<'a> {
                     act: c.act.code(),
                 };
                 let weight = self.data(node, node.inputs[1])?;
-                let prepared = conv_transpose2d::prepare_weights(&desc, weight)
-                    .map_err(|e| kernel_err(node, e))?;
-                let wb = self.upload(&self.graph.tensor(node.inputs[1]).name.clone(), &prepared)?;
                 let bias = if c.bias {
                     Some(self.upload_input(node, 2)?)
                 } else {
                     None
                 };
+                // groups 1: the multiply-adds on the conv GEMM kernels (a 1x1 conv to
+                // cols = W^T x), then col2im; lavapipe, Mask R-CNN's conv5_mask over 100 RoIs:
+                // 0.33 s this way, 1.7 s with the direct kernel.
+                let cols_bytes = conv_transpose2d::cols_bytes(&desc);
+                if c.groups == 1 && cols_bytes <= self.ctx.max_binding() {
+                    let gemm = conv_transpose2d::gemm_weights(&desc, weight)
+                        .map_err(|e| kernel_err(node, e))?;
+                    let [n, ch, h, w] = desc.input;
+                    let rows = gemm.len() / ch;
+                    let as_conv = ConvDesc {
+                        input: [n, ch, h, w],
+                        weight: [rows, ch, 1, 1],
+                        stride: [1, 1],
+                        padding: [0; 4],
+                        dilation: [1, 1],
+                        groups: 1,
+                        bias: false,
+                        residual: false,
+                        act: (0, 0.0, 0.0),
+                    };
+                    let cols = self.ctx.storage(&format!("{} cols", node.name), cols_bytes);
+                    self.conv(node, &as_conv, &x, &gemm, None, None, &cols)?;
+                    let unused = self.upload(&format!("{} unused", node.name), &[0.0; 4])?;
+                    let launch = conv_transpose2d::launch_from_cols(
+                        self.ctx,
+                        &node.name,
+                        &desc,
+                        &cols,
+                        &unused,
+                        bias.as_deref().unwrap_or(&self.dummy),
+                        &out,
+                    )
+                    .map_err(|e| kernel_err(node, e))?;
+                    self.launches.push(launch);
+                    return Ok(());
+                }
+                let prepared = conv_transpose2d::prepare_weights(&desc, weight)
+                    .map_err(|e| kernel_err(node, e))?;
+                let wb = self.upload(&self.graph.tensor(node.inputs[1]).name.clone(), &prepared)?;
                 let bias = bias.as_deref().unwrap_or(&self.dummy);
                 let launch =
                     conv_transpose2d::launch(self.ctx, &node.name, &desc, &x, &wb, bias, &out)
@@ -350,7 +386,15 @@ impl<'a> Lowering<'a> {
                     } else {
                         None
                     };
-                    return self.conv(node, &as_conv, &x, weight, bias_buffer.as_deref(), None, &out);
+                    return self.conv(
+                        node,
+                        &as_conv,
+                        &x,
+                        weight,
+                        bias_buffer.as_deref(),
+                        None,
+                        &out,
+                    );
                 }
                 let name = self.graph.tensor(node.inputs[1]).name.clone();
                 let chunks = linear::row_chunks(m, k, self.ctx.max_binding())
@@ -498,7 +542,8 @@ impl<'a> Lowering<'a> {
             | Op::Proposals(_)
             | Op::RoiAlign(_)
             | Op::BoxPostprocess(_)
-            | Op::ScaleBoxes { .. } => self.detect_node(node, &out)?,
+            | Op::ScaleBoxes { .. }
+            | Op::PasteMasks { .. } => self.detect_node(node, &out)?,
         }
         Ok(())
     }

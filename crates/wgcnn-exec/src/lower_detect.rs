@@ -1,5 +1,5 @@
 //! Lowering of the detection ops: [`Op::Resize`], [`Op::Permute`], [`Op::Proposals`],
-//! [`Op::RoiAlign`], [`Op::BoxPostprocess`] and [`Op::ScaleBoxes`].
+//! [`Op::RoiAlign`], [`Op::BoxPostprocess`], [`Op::ScaleBoxes`] and [`Op::PasteMasks`].
 //!
 //! Proposals and box post-processing are several launches each (top-k, decode, NMS,
 //! compaction; see `wgcnn_kernels::detect`) with private scratch buffers made here, at plan
@@ -10,7 +10,7 @@ use wgcnn_graph::{Node, Op, ResizeMode};
 use wgcnn_kernels::detect::{self, BoxPostprocessDesc, ProposalsDesc};
 use wgcnn_kernels::resize::{ResizeKind, ResizeParams};
 use wgcnn_kernels::roi_align::RoiAlignDesc;
-use wgcnn_kernels::{permute, resize, roi_align, scale_boxes};
+use wgcnn_kernels::{paste_masks, permute, resize, roi_align, scale_boxes};
 
 use super::{Lowering, four, kernel_err};
 use crate::ExecError;
@@ -136,6 +136,18 @@ impl Lowering<'_> {
                 let p = scale_boxes::ScaleBoxesParams::new(s[0] * s[1], *scale);
                 self.launches
                     .push(scale_boxes::launch(self.ctx, &node.name, &p, &x, out));
+            }
+            Op::PasteMasks { size, padding } => {
+                let (logits, dets) = (
+                    self.input_or_upload(node, 0)?,
+                    self.input_or_upload(node, 1)?,
+                );
+                let [rows, classes, mask, _] = four(node, &shape(0))?;
+                let p = paste_masks::PasteMasksParams::new(rows, classes, mask, *padding, *size)
+                    .map_err(|e| kernel_err(node, e))?;
+                self.launches.push(paste_masks::launch(
+                    self.ctx, &node.name, &p, &logits, &dets, out,
+                ));
             }
             other => {
                 return Err(ExecError::Unsupported {

@@ -5,18 +5,21 @@
 //! - [`run`]: a whole graph, freeing each intermediate after its last reader.
 //! - [`run_all`]: a whole graph, keeping every tensor (for locating a mismatch).
 //! - [`infer_roi_scale`]: torchvision's spatial scale of a feature level for [`crate::RoiAlign`].
+//! - [`PasteBox`]: the integer box `paste_masks_in_image` pastes a mask into.
 
 mod conv;
 mod conv_transpose;
 mod detect;
 mod elementwise;
 mod nms;
+mod paste_masks;
 mod pool;
 mod resize;
 mod roi_align;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use paste_masks::PasteBox;
 pub use roi_align::infer_roi_scale;
 
 use crate::{Graph, GraphError, Op, Tensor, TensorId, TensorKind};
@@ -86,6 +89,9 @@ fn eval_named(node: &str, op: &Op, inputs: &[&Tensor]) -> Result<Tensor, GraphEr
         Op::RoiAlign(r) => roi_align::roi_align(r, x, &inputs[1..], &out_shape),
         Op::BoxPostprocess(p) => detect::box_postprocess(p, x, inputs[1], inputs[2], &out_shape),
         Op::ScaleBoxes { scale } => detect::scale_boxes(x, *scale),
+        Op::PasteMasks { padding, .. } => {
+            paste_masks::paste_masks(x, inputs[1], *padding, &out_shape)
+        }
     };
     Ok(out)
 }

@@ -20,8 +20,8 @@ pub use graph::{
     Graph, GraphBuilder, Node, TensorId, TensorInfo, TensorKind, WeightReport, WeightSource,
 };
 pub use op::{
-    Activation, BoxPostprocess, Conv2d, INVALID_SCORE, Lrn, Op, Pool2d, Proposals, ResizeMode,
-    RoiAlign, broadcasts_to,
+    Activation, BoxPostprocess, Conv2d, ConvTranspose2d, INVALID_SCORE, Lrn, Op, Pool2d, Proposals,
+    ResizeMode, RoiAlign, broadcasts_to,
 };
 
 /// A tensor shape, outermost axis first (NCHW for images).
@@ -88,6 +88,7 @@ impl Tensor {
 
 /// Errors of graph construction, weight binding and interpretation.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GraphError {
     #[error("node {node} ({op}): {message}; input shapes {inputs:?}")]
     Shape {

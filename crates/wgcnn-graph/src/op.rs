@@ -345,6 +345,16 @@ pub enum Op {
     /// Inputs `[detections [N, D, 6]]`: boxes scaled back to the input image, `x * scale[1]`,
     /// `y * scale[0]` (`scale` = original / resized, height then width); unused rows stay.
     ScaleBoxes { scale: [f32; 2] },
+    /// Mask R-CNN's `maskrcnn_inference` + torchvision's `paste_masks_in_image`. Inputs
+    /// `[mask_logits [N * D, K, M, M], detections [N, D, 6]]` (rows `(x1, y1, x2, y2, score,
+    /// label)` in the frame of the `size[0]` x `size[1]` image). Output `[N, D, size[0],
+    /// size[1]]`: per detection, the sigmoid of its label's channel, zero-padded by `padding`,
+    /// its box expanded by `(M + 2 padding) / M` about the centre (f32) and truncated to
+    /// integers, bilinearly resized (`align_corners=False`) to the box's `x2 - x1 + 1` by
+    /// `y2 - y1 + 1` pixels (at least 1) and written at the box's corner, clipped to the image;
+    /// zero elsewhere, and everywhere for unused rows (score [`INVALID_SCORE`]) and labels
+    /// `>= K`.
+    PasteMasks { size: [usize; 2], padding: usize },
 }
 
 impl Op {
@@ -374,6 +384,7 @@ impl Op {
             Op::RoiAlign(_) => "roi_align",
             Op::BoxPostprocess(_) => "box_postprocess",
             Op::ScaleBoxes { .. } => "scale_boxes",
+            Op::PasteMasks { .. } => "paste_masks",
         }
     }
 
@@ -659,7 +670,9 @@ impl Op {
                 }
                 let boxes = inputs[0];
                 if boxes.len() != 3 || !(5..=6).contains(&boxes[2]) {
-                    return Err(format!("boxes must be [N, R, 5] or [N, R, 6], got {boxes:?}"));
+                    return Err(format!(
+                        "boxes must be [N, R, 5] or [N, R, 6], got {boxes:?}"
+                    ));
                 }
                 let mut channels = None;
                 for f in &inputs[1..] {
@@ -700,6 +713,24 @@ impl Op {
                     return Err(format!("detections must be [N, D, 6], got {x:?}"));
                 }
                 Ok(x.to_vec())
+            }
+            Op::PasteMasks { size, .. } => {
+                arity(2, 2)?;
+                let [rows, k, mh, mw] = rank4(inputs[0], "mask logits")?;
+                let dets = inputs[1];
+                if dets.len() != 3 || dets[2] != 6 || dets[0] * dets[1] != rows {
+                    return Err(format!(
+                        "expects mask_logits [N * D, K, M, M] and detections [N, D, 6]; got {:?}, {dets:?}",
+                        inputs[0]
+                    ));
+                }
+                if k == 0 || mh == 0 || mh != mw || size.contains(&0) {
+                    return Err(format!(
+                        "masks must be square and non-empty, the image size positive; got {:?}, size {size:?}",
+                        inputs[0]
+                    ));
+                }
+                Ok(vec![dets[0], dets[1], size[0], size[1]])
             }
         }
     }

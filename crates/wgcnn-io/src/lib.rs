@@ -35,6 +35,7 @@ use wgcnn_graph::WeightSource;
 
 /// Everything that can go wrong reading weights. Each variant names the file.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum IoError {
     /// The file could not be read at all.
     #[error("{}: {source}", path.display())]

@@ -12,6 +12,8 @@ use wgcnn_io::onnx::proto::{
 use wgcnn_io::onnx::{OnnxError, OnnxModel, OnnxOptions, inspect_onnx, load_onnx, load_onnx_bytes};
 use wgcnn_io::{Fixture, fixture_path};
 
+#[path = "onnx/conv_transpose.rs"]
+mod conv_transpose;
 #[path = "onnx/errors.rs"]
 mod errors;
 #[path = "onnx/nn.rs"]

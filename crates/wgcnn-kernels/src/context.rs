@@ -79,7 +79,9 @@ impl std::str::FromStr for Variants {
             .chain(Variants::FORCED)
             .find(|v| v.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
-                format!("unknown kernel set {s:?}: auto, portable, subgroup, winograd or cooperative")
+                format!(
+                    "unknown kernel set {s:?}: auto, portable, subgroup, winograd or cooperative"
+                )
             })
     }
 }
@@ -227,14 +229,16 @@ impl Context {
                         available: names,
                     })?
             }
-            None => pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: options
-                    .power_preference
-                    .unwrap_or(wgpu::PowerPreference::HighPerformance),
-                force_fallback_adapter: false,
-                compatible_surface: None,
-                apply_limit_buckets: false,
-            }))
+            None => pollster::block_on(
+                instance.request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: options
+                        .power_preference
+                        .unwrap_or(wgpu::PowerPreference::HighPerformance),
+                    force_fallback_adapter: false,
+                    compatible_surface: None,
+                    apply_limit_buckets: false,
+                }),
+            )
             .map_err(|_| KernelError::NoAdapter {
                 requested: None,
                 available: Vec::new(),

@@ -14,11 +14,11 @@
 //!
 //! Scratch buffers are made here, at plan time, and live as long as the launches' bind groups.
 
+#[cfg(test)]
+mod nan_tests;
 mod nms;
 mod postprocess;
 mod proposals;
-#[cfg(test)]
-mod nan_tests;
 #[cfg(test)]
 mod tests;
 

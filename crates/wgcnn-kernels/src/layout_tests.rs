@@ -179,10 +179,13 @@ fn rows() -> Vec<(&'static str, RustParams)> {
             total, height, width, out_height, out_width, mode, align_corners, _pad0, scale_h,
             scale_w, _pad1, _pad2,
         ])),
+        ("paste_masks", params!(crate::paste_masks::PasteMasksParams, [
+            total, height, width, classes, mask, padding, scale, _pad,
+        ])),
         ("conv_transpose2d", params!(crate::conv_transpose2d::ConvTranspose2dParams, [
             total, channels, height, width, out_channels, out_height, out_width, group_in,
             group_out, kblocks, groups, kernel_h, kernel_w, stride_h, stride_w, dilation_h,
-            dilation_w, pad_top, pad_left, has_bias, act, act_p0, act_p1, _pad,
+            dilation_w, pad_top, pad_left, has_bias, act, act_p0, act_p1, from_cols,
         ])),
         ("argmax2d", params!(crate::argmax2d::ArgMax2dParams, [
             total, channels, height, width, out_height, out_width, scale_h, scale_w,

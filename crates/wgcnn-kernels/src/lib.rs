@@ -12,9 +12,11 @@
 //! - activations use the codes of `wgcnn_graph::Activation::code`.
 
 pub mod adaptive_avgpool2d;
+pub mod argmax2d;
 pub mod binary;
 mod context;
 pub mod conv2d;
+pub mod conv_transpose2d;
 pub mod copy_channels;
 pub mod dwconv2d;
 pub mod linear;
@@ -33,6 +35,7 @@ pub mod nms_gather;
 pub mod nms_mask;
 pub mod nms_offsets;
 pub mod nms_walk;
+pub mod paste_masks;
 pub mod permute;
 pub mod resize;
 pub mod roi_align;

@@ -197,6 +197,7 @@ shaders! {
     NMS_GATHER = "nms_gather";
     ARGMAX2D = "argmax2d", "index", "sample";
     CONV_TRANSPOSE2D = "conv_transpose2d", "activation";
+    PASTE_MASKS = "paste_masks", "activation";
 }
 
 #[cfg(test)]

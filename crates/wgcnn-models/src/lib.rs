@@ -42,6 +42,7 @@ use wgcnn_graph::{Graph, GraphError};
 
 /// Errors of looking up and building a network.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ModelError {
     /// No registered network has this name.
     #[error("unknown model {name:?}; known models: {known}")]

@@ -35,9 +35,12 @@ fn gpu_bytes(engine: &Engine) -> Option<(u64, u64)> {
         .map(|r| (r.total_allocated_bytes, r.total_reserved_bytes))
 }
 
+/// One sample: run index, resident KiB, and GPU (allocated, reserved) bytes where reported.
+type Sample = (usize, u64, Option<(u64, u64)>);
+
 struct Phase {
     name: &'static str,
-    samples: Vec<(usize, u64, Option<(u64, u64)>)>,
+    samples: Vec<Sample>,
 }
 
 impl Phase {
@@ -84,8 +87,9 @@ impl Phase {
                 b.1
             ),
             _ => println!(
-                "# {}: wgpu gives no allocator report on this backend ({})",
-                self.name, "generate_allocator_report() returned None"
+                "# {}: wgpu gives no allocator report on this backend \
+                 (generate_allocator_report() returned None)",
+                self.name
             ),
         }
     }

@@ -416,7 +416,10 @@ impl Classifier {
     pub fn preprocess(&self, image: &RgbImage) -> Result<Tensor, Error> {
         let (_, _, used) = self.run_images(std::slice::from_ref(image))?;
         let ctx = self.engine.context();
-        let input = used.plan.input_buffer(0).ok_or(Error::Internal("plan has no input"))?;
+        let input = used
+            .plan
+            .input_buffer(0)
+            .ok_or(Error::Internal("plan has no input"))?;
         let shape = used.plan.input_shapes().remove(0);
         let per_image: usize = shape[1..].iter().product();
         let data = ctx.read(input, per_image)?;
@@ -489,7 +492,9 @@ impl Classifier {
             });
         }
         let image = ctx.storage("images", capacity as u64 * 4);
-        let input = plan.input_buffer(0).ok_or(Error::Internal("plan has no input"))?;
+        let input = plan
+            .input_buffer(0)
+            .ok_or(Error::Internal("plan has no input"))?;
         let slots = plan.input_shapes().first().map_or(1, |s| s[0]);
         let launches = (0..slots)
             .map(|i| {
@@ -525,8 +530,15 @@ impl Classifier {
 }
 
 /// Plans `graph` with a softmax on the GPU after its logits (the logits stay an output too).
-fn batch_plan(engine: &Engine, mut graph: Graph, weights: &WeightCache) -> Result<BatchPlan, Error> {
-    let logits = *graph.outputs.first().ok_or(Error::Internal("graph has no output"))?;
+fn batch_plan(
+    engine: &Engine,
+    mut graph: Graph,
+    weights: &WeightCache,
+) -> Result<BatchPlan, Error> {
+    let logits = *graph
+        .outputs
+        .first()
+        .ok_or(Error::Internal("graph has no output"))?;
     let probs = graph.push_node("softmax", Op::Softmax { axis: 1 }, &[logits])?;
     graph.outputs.push(probs);
     let plan = Plan::with_weights(engine.context().clone(), &graph, weights)?;

@@ -336,11 +336,13 @@ impl Detector {
             });
         }
         let (net_w, net_h) = self.network_size(width, height);
-        let (graph, sizes) = wgcnn_models::detect::transform::front_graph(1, net_h, net_w, &self.config)
-            .map_err(|reason| wgcnn_models::ModelError::InvalidOptions {
-                model: self.info.name.to_string(),
-                reason,
-            })?;
+        let (graph, sizes) =
+            wgcnn_models::detect::transform::front_graph(1, net_h, net_w, &self.config).map_err(
+                |reason| wgcnn_models::ModelError::InvalidOptions {
+                    model: self.info.name.to_string(),
+                    reason,
+                },
+            )?;
         let plan = self.engine.plan(&graph)?;
         let image = ctx.storage("image pixels", pixels);
         let input = plan

@@ -32,6 +32,7 @@ static FONT: LazyLock<Option<FontRef<'static>>> =
 
 /// A mask, keypoints or landmarks that do not fit the image they are drawn on.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DrawError {
     #[error(
         "mask has {got} values but the {width}x{height} image needs {expected} (one per pixel)"

@@ -21,6 +21,7 @@ pub mod draw;
 mod engine;
 mod image;
 mod lru;
+pub mod rle;
 mod segmenter;
 
 use std::path::PathBuf;
@@ -32,7 +33,6 @@ pub use classifier::{
 pub use detector::{COCO_LABELS, DetectTimings, Detection, Detector, DetectorOptions};
 pub use draw::class_color;
 pub use engine::{AdapterReport, Engine, EngineOptions, adapters};
-pub use wgcnn_kernels::Variants;
 pub use image::{ImageError, RgbImage};
 pub use segmenter::{
     ClassShare, SegmentTimings, Segmentation, Segmenter, SegmenterOptions, VOC_LABELS,
@@ -40,6 +40,7 @@ pub use segmenter::{
 };
 pub use wgcnn_exec::{Plan, PlanStats};
 pub use wgcnn_graph::{Graph, Tensor};
+pub use wgcnn_kernels::Variants;
 pub use wgcnn_kernels::preprocess::{Filter, Transform};
 pub use {wgcnn_exec, wgcnn_graph, wgcnn_io, wgcnn_kernels, wgcnn_models};
 
@@ -87,7 +88,11 @@ pub enum Error {
     #[error(
         "{what} needs {bytes} bytes in one buffer binding; the device allows {limit} (use smaller images or batches)"
     )]
-    ImageTooLarge { what: String, bytes: u64, limit: u64 },
+    ImageTooLarge {
+        what: String,
+        bytes: u64,
+        limit: u64,
+    },
     #[error("a detector takes a [1, 3, H, W] image, got {shape:?}")]
     DetectorInput { shape: Vec<usize> },
     #[error(

@@ -170,7 +170,6 @@ impl Segmentation {
         self.aux_classes.as_deref().map(|c| shares(c, labels))
     }
 
-
     /// The class map as an 8-bit palette PNG (pixel value = class index, VOC colours), the
     /// format of VOC's own label images. Classes must be below 256.
     pub fn palette_png(&self) -> Result<Vec<u8>, Error> {
@@ -504,7 +503,11 @@ impl Segmenter {
             }
         }
         let mut b = GraphBuilder::new();
-        let heads: &[&str] = if self.aux { &["output", "aux"] } else { &["output"] };
+        let heads: &[&str] = if self.aux {
+            &["output", "aux"]
+        } else {
+            &["output"]
+        };
         for head in heads {
             let logits = b.input(head, &[1, classes, net_h, net_w]);
             let map = b.node(

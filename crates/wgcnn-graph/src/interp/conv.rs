@@ -193,7 +193,7 @@ fn im2col(
 /// `C[:, coff..coff+nt] += A[m,k] * B[:, boff..boff+nt]`; `B` and `C` have row strides `ldb`
 /// and `ldc`.
 #[allow(clippy::too_many_arguments)]
-fn gemm_acc(
+pub(super) fn gemm_acc(
     m: usize,
     k: usize,
     nt: usize,
@@ -300,7 +300,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Transposes a row-major `[rows, cols]` matrix.
-fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub(super) fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     const B: usize = 32;
     let mut dst = vec![0f32; rows * cols];
     for r0 in (0..rows).step_by(B) {

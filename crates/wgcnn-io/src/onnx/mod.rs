@@ -116,6 +116,7 @@ impl fmt::Display for UnsupportedNode {
 
 /// Everything that can go wrong importing or inspecting an ONNX file.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OnnxError {
     /// The file (or an external data file it names) could not be read.
     #[error("{}: {source}", path.display())]

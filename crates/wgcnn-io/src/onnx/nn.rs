@@ -1,6 +1,6 @@
 //! Convolution, pooling, normalization and the linear layers.
 
-use wgcnn_graph::{Activation, Conv2d, Lrn, Op, Pool2d, TensorId};
+use wgcnn_graph::{Activation, Conv2d, ConvTranspose2d, Lrn, Op, Pool2d, TensorId};
 
 use super::NodeError;
 use super::attrs::{Attrs, MAX_WINDOW, to_sizes};
@@ -131,6 +131,127 @@ pub(crate) fn conv(
         act: Activation::Identity,
     };
     Ok(Value::Graph(imp.node(name, Op::Conv2d(op), &inputs)?))
+}
+
+/// ConvTranspose → [`Op::ConvTranspose2d`] (groups, dilations, output padding, optional bias;
+/// `pads`, `auto_pad` or `output_shape`). The spec's padding rules: with `output_shape`, or
+/// with SAME_UPPER/SAME_LOWER (output `input * stride`), the total padding is the full scatter
+/// extent minus the output, split `total / 2` at the start for SAME_UPPER and at the end
+/// otherwise (onnx's reference implementation; `pads` are then ignored).
+pub(crate) fn conv_transpose(
+    imp: &mut Importer,
+    node: &NodeProto,
+    attrs: &Attrs<'_>,
+    name: &str,
+) -> Result<Value, NodeError> {
+    let (x, [_, _, h, w]) = nchw_input(imp, node)?;
+    let wid = imp.graph_input(node, 1)?;
+    let ws = imp.b.shape(wid).to_vec();
+    if ws.len() != 4 {
+        return Err(unsupported(format!(
+            "ConvTranspose weight of shape {ws:?} (only 2-D kernels)"
+        )));
+    }
+    if let Some(k) = attrs.ints("kernel_shape")?
+        && (k.len() != 2 || k[0] != ws[2] as i64 || k[1] != ws[3] as i64)
+    {
+        return Err(invalid(format!(
+            "kernel_shape {k:?} does not match the weight {ws:?}"
+        )));
+    }
+    let group = attrs.int_or("group", 1)?;
+    if !(1..=MAX_WINDOW).contains(&group) {
+        return Err(invalid(format!("group {group} is not positive")));
+    }
+    let stride = pair(attrs, "strides", 1)?;
+    let dilation = pair(attrs, "dilations", 1)?;
+    let output_padding = match attrs.ints("output_padding")? {
+        None => [0, 0],
+        Some(v) if v.len() == 2 => {
+            let s = to_sizes("output_padding", v, 0)?;
+            [s[0], s[1]]
+        }
+        Some(v) => {
+            return Err(unsupported(format!(
+                "output_padding {v:?} (only 2 spatial axes)"
+            )));
+        }
+    };
+    let input = [h, w];
+    let full: [usize; 2] = std::array::from_fn(|a| {
+        (input[a].max(1) - 1) * stride[a]
+            + dilation[a] * (ws[2 + a].max(1) - 1)
+            + 1
+            + output_padding[a]
+    });
+    let auto = attrs.string("auto_pad")?.unwrap_or_default();
+    let target = match attrs.ints("output_shape")? {
+        Some(v) if v.len() == 2 || v.len() == 4 => {
+            let s = to_sizes("output_shape", &v[v.len() - 2..], 1)?;
+            Some([s[0], s[1]])
+        }
+        Some(v) => {
+            return Err(unsupported(format!(
+                "output_shape {v:?} (only 2 spatial axes)"
+            )));
+        }
+        None if auto == "SAME_UPPER" || auto == "SAME_LOWER" => {
+            Some([input[0] * stride[0], input[1] * stride[1]])
+        }
+        None => None,
+    };
+    let padding = match (target, auto.as_str()) {
+        (Some(out), "" | "NOTSET" | "VALID" | "SAME_UPPER" | "SAME_LOWER") => {
+            let mut p = [0; 4];
+            for a in 0..2 {
+                let total = full[a].checked_sub(out[a]).ok_or_else(|| {
+                    unsupported(format!(
+                        "output_shape {out:?} beyond the full transposed extent {full:?}"
+                    ))
+                })?;
+                let (half, rest) = (total / 2, total - total / 2);
+                (p[a], p[a + 2]) = if auto == "SAME_UPPER" {
+                    (half, rest)
+                } else {
+                    (rest, half)
+                };
+            }
+            p
+        }
+        (None, "" | "NOTSET") => match attrs.ints("pads")? {
+            None => [0; 4],
+            Some(p) if p.len() == 4 => {
+                let p = to_sizes("pads", p, 0)?;
+                [p[0], p[1], p[2], p[3]]
+            }
+            Some(p) => return Err(unsupported(format!("pads {p:?} (only 2 spatial axes)"))),
+        },
+        (None, "VALID") => [0; 4],
+        (_, other) => {
+            return Err(invalid(format!(
+                "auto_pad {other:?} is not NOTSET, SAME_UPPER, SAME_LOWER or VALID"
+            )));
+        }
+    };
+    let mut inputs = vec![x, wid];
+    let bias = imp.input(node, 2)?.is_some();
+    if bias {
+        inputs.push(imp.graph_input(node, 2)?);
+    }
+    let op = ConvTranspose2d {
+        stride,
+        padding,
+        output_padding,
+        dilation,
+        groups: group as usize,
+        bias,
+        act: Activation::Identity,
+    };
+    Ok(Value::Graph(imp.node(
+        name,
+        Op::ConvTranspose2d(op),
+        &inputs,
+    )?))
 }
 
 /// MaxPool / AveragePool → [`Op::MaxPool2d`] / [`Op::AvgPool2d`].

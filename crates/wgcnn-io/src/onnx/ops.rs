@@ -15,6 +15,7 @@ use super::{nn, resize};
 /// Op types of the default domain the importer maps (some only for constant inputs).
 pub(crate) const SUPPORTED_OPS: &[&str] = &[
     "Conv",
+    "ConvTranspose",
     "MaxPool",
     "AveragePool",
     "GlobalAveragePool",
@@ -96,6 +97,7 @@ pub(crate) fn import_node(
     } else {
         match node.op_type.as_str() {
             "Conv" => nn::conv(imp, node, &attrs, &name)?,
+            "ConvTranspose" => nn::conv_transpose(imp, node, &attrs, &name)?,
             "MaxPool" => nn::pool(imp, node, &attrs, info, &name, true)?,
             "AveragePool" => nn::pool(imp, node, &attrs, info, &name, false)?,
             "GlobalAveragePool" => nn::global_pool(imp, node, &name, false)?,

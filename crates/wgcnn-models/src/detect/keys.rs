@@ -2,8 +2,10 @@
 //! wrapped their convs in `Conv2dNormActivation` (the COCO v1 checkpoints among them) spell
 //! `backbone.fpn.inner_blocks.0.weight` and `rpn.head.conv.weight`; current modules, and these
 //! graphs, use `backbone.fpn.inner_blocks.0.0.weight` and `rpn.head.conv.0.0.weight`.
-//! torchvision upgrades them in `_load_from_state_dict`; [`LegacyDetectionKeys`] does the same
-//! for any [`WeightSource`].
+//! Likewise `MaskRCNNHeads` version 1 (the COCO Mask R-CNN v1 checkpoint) names its convs
+//! `roi_heads.mask_head.mask_fcn1` .. `mask_fcn4`, version 2 `roi_heads.mask_head.0.0` ..
+//! `3.0`. torchvision upgrades them in `_load_from_state_dict`; [`LegacyDetectionKeys`] does
+//! the same for any [`WeightSource`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,10 +60,22 @@ impl<'a> LegacyDetectionKeys<'a> {
     }
 }
 
-/// The current name of an old-style FPN or RPN head key, if `key` is one.
+/// The current name of an old-style FPN, RPN head or mask head key, if `key` is one.
 pub fn upgrade_key(key: &str) -> Option<String> {
     let parts: Vec<&str> = key.split('.').collect();
     let n = parts.len();
+    // `…mask_head.mask_fcn<k>.{weight,bias}` (k = 1..) → `…mask_head.<k-1>.0.{weight,bias}`.
+    if n >= 3
+        && parts[n - 3] == "mask_head"
+        && matches!(parts[n - 1], "weight" | "bias")
+        && let Some(k) = parts[n - 2]
+            .strip_prefix("mask_fcn")
+            .and_then(|k| k.parse::<usize>().ok())
+            .filter(|&k| k >= 1)
+    {
+        let head = parts[..n - 2].join(".");
+        return Some(format!("{head}.{}.0.{}", k - 1, parts[n - 1]));
+    }
     if n < 4 || !matches!(parts[n - 1], "weight" | "bias") {
         return None;
     }
@@ -125,6 +139,17 @@ mod tests {
             ("backbone.fpn.inner_blocks.0.0.weight", None),
             ("backbone.fpn.inner_blocks.0.1.running_mean", None),
             ("rpn.head.cls_logits.weight", None),
+            (
+                "roi_heads.mask_head.mask_fcn1.weight",
+                Some("roi_heads.mask_head.0.0.weight"),
+            ),
+            (
+                "roi_heads.mask_head.mask_fcn4.bias",
+                Some("roi_heads.mask_head.3.0.bias"),
+            ),
+            ("roi_heads.mask_head.mask_fcn0.weight", None),
+            ("roi_heads.mask_head.0.0.weight", None),
+            ("roi_heads.mask_predictor.conv5_mask.weight", None),
         ];
         for (old, new) in cases {
             assert_eq!(upgrade_key(old).as_deref(), new, "{old}");

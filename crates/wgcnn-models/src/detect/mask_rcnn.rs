@@ -5,8 +5,10 @@
 //!
 //! Stage names (beyond [`crate::detect`]'s): `roi_heads.mask_roi_pool` `[N * D, 256, 14, 14]`,
 //! `roi_heads.mask_head` `[N * D, 256, 14, 14]`, `roi_heads.mask_logits`
-//! `[N * D, classes, 28, 28]` (the graph's second output; rows follow `detections`, unused
-//! rows hold the head's value for a zero input).
+//! `[N * D, classes, 28, 28]` (rows follow `detections`; unused rows hold the head's value for
+//! a zero input), and `masks` `[N, D, H, W]`, the graph's second output: each detection's
+//! mask probability pasted into the graph's input frame (`paste_masks_in_image`, padding 1;
+//! zero for unused rows). Threshold at 0.5 for binary masks.
 
 use wgcnn_graph::{
     Activation, ConvTranspose2d, Graph, GraphBuilder, GraphError, Op, RoiAlign, TensorId, interp,
@@ -48,7 +50,14 @@ pub fn maskrcnn_resnet50_fpn(
         rpn_conv_depth: 1,
         box_head: BoxHead::TwoMlp,
     };
-    mask_rcnn("maskrcnn_resnet50_fpn", o, config, &spec, MaskHead::Plain, front)
+    mask_rcnn(
+        "maskrcnn_resnet50_fpn",
+        o,
+        config,
+        &spec,
+        MaskHead::Plain,
+        front,
+    )
 }
 
 /// `maskrcnn_resnet50_fpn_v2`: the v2 Faster R-CNN with BatchNorm in the mask head.
@@ -69,7 +78,8 @@ pub fn maskrcnn_resnet50_fpn_v2(
 }
 
 /// Any Mask R-CNN: the Faster R-CNN of `spec`, then the mask branch on its detections.
-/// Outputs: `output` `[N, D, 6]`, `roi_heads.mask_logits` `[N * D, classes, 28, 28]`.
+/// Outputs: `output` `[N, D, 6]`, then `masks` `[N, D, H, W]` (the input's height and width)
+/// with [`Front::Image`], `roi_heads.mask_logits` with [`Front::Resized`].
 pub fn mask_rcnn(
     model: &str,
     o: &DetectBuildOptions,
@@ -90,8 +100,22 @@ pub fn mask_rcnn(
         .map_err(input_size)?;
     let hidden = mask_head(b, pooled, head).map_err(input_size)?;
     let logits = mask_predictor(b, hidden, config.num_classes).map_err(input_size)?;
+    if front == Front::Resized {
+        // The network of a photo size's front: masks are pasted in the photo's frame, which
+        // this graph (shared by every photo size that resizes to it) does not know.
+        b.output(parts.output);
+        b.output(logits);
+        return Ok(parts.finish(spec));
+    }
+    let paste = Op::PasteMasks {
+        size: [o.height, o.width],
+        padding: 1,
+    };
+    let masks = b
+        .node("masks", paste, &[logits, parts.output])
+        .map_err(input_size)?;
     b.output(parts.output);
-    b.output(logits);
+    b.output(masks);
     Ok(parts.finish(spec))
 }
 
@@ -161,8 +185,16 @@ pub fn mask_predictor(
     num_classes: usize,
 ) -> Result<TensorId, GraphError> {
     const P: &str = "roi_heads.mask_predictor";
-    let cin = layers::channels(b, "roi_heads.mask_predictor.conv5_mask", "conv_transpose2d", hidden)?;
-    let weight = b.param(&format!("{P}.conv5_mask.weight"), &[cin, MASK_CHANNELS, 2, 2]);
+    let cin = layers::channels(
+        b,
+        "roi_heads.mask_predictor.conv5_mask",
+        "conv_transpose2d",
+        hidden,
+    )?;
+    let weight = b.param(
+        &format!("{P}.conv5_mask.weight"),
+        &[cin, MASK_CHANNELS, 2, 2],
+    );
     let bias = b.param(&format!("{P}.conv5_mask.bias"), &[MASK_CHANNELS]);
     let up = ConvTranspose2d {
         act: Activation::Relu,

@@ -25,6 +25,8 @@
 //! | `roi_heads.box_head`, `roi_heads.class_logits`, `roi_heads.box_regression` | box head |
 //! | `detections` | `[N, detections, 6]` in the resized frame |
 //! | `output` | the same in the input image's frame (the graph output) |
+//! | `roi_heads.mask_roi_pool`, `roi_heads.mask_head`, `roi_heads.mask_logits` | Mask R-CNN's mask branch on `detections` ([`mask_rcnn`]) |
+//! | `masks` | Mask R-CNN's second output: mask probabilities pasted into the input image `[N, D, H, W]` |
 //!
 //! ```
 //! use wgcnn_models::detect::{DetectBuildOptions, find_detector};
@@ -40,6 +42,7 @@ pub mod backbones;
 pub mod faster_rcnn;
 pub mod fpn;
 mod keys;
+pub mod mask_rcnn;
 pub mod roi_heads;
 pub mod rpn;
 pub mod transform;
@@ -247,6 +250,16 @@ static DETECTORS: &[DetectorInfo] = &[
             ..DetectorConfig::FASTER_RCNN
         },
         build: faster_rcnn::fasterrcnn_mobilenet_v3_large_fpn,
+    },
+    DetectorInfo {
+        name: "maskrcnn_resnet50_fpn",
+        config: DetectorConfig::FASTER_RCNN,
+        build: mask_rcnn::maskrcnn_resnet50_fpn,
+    },
+    DetectorInfo {
+        name: "maskrcnn_resnet50_fpn_v2",
+        config: DetectorConfig::FASTER_RCNN,
+        build: mask_rcnn::maskrcnn_resnet50_fpn_v2,
     },
 ];
 

@@ -33,6 +33,26 @@ detector_tests! {
     fasterrcnn_resnet50_fpn_v2 => "fasterrcnn_resnet50_fpn_v2",
     fasterrcnn_mobilenet_v3_large_fpn => "fasterrcnn_mobilenet_v3_large_fpn",
     fasterrcnn_mobilenet_v3_large_320_fpn => "fasterrcnn_mobilenet_v3_large_320_fpn",
+    maskrcnn_resnet50_fpn => "maskrcnn_resnet50_fpn",
+    maskrcnn_resnet50_fpn_v2 => "maskrcnn_resnet50_fpn_v2",
+}
+
+mod masks {
+    use super::*;
+
+    mask_tests! {
+        maskrcnn_resnet50_fpn => "maskrcnn_resnet50_fpn",
+        maskrcnn_resnet50_fpn_v2 => "maskrcnn_resnet50_fpn_v2",
+    }
+
+    mod end_to_end {
+        use super::*;
+
+        mask_end_to_end_tests! {
+            maskrcnn_resnet50_fpn => "maskrcnn_resnet50_fpn",
+            maskrcnn_resnet50_fpn_v2 => "maskrcnn_resnet50_fpn_v2",
+        }
+    }
 }
 
 /// torchvision's `num_params` of each detector (its weights' documentation). The COCO models
@@ -45,6 +65,8 @@ fn registry_detectors_build_with_torchvision_parameter_counts_and_unique_names()
         ("fasterrcnn_resnet50_fpn_v2", 43_712_278, false),
         ("fasterrcnn_mobilenet_v3_large_fpn", 19_386_354, true),
         ("fasterrcnn_mobilenet_v3_large_320_fpn", 19_386_354, true),
+        ("maskrcnn_resnet50_fpn", 44_401_393, true),
+        ("maskrcnn_resnet50_fpn_v2", 46_359_409, false),
     ];
     let names: Vec<&str> = wgcnn_models::detect::detectors()
         .iter()
