@@ -67,22 +67,11 @@ pub struct DetectArgs {
     json: bool,
 }
 
-fn no_weights(model: &str) -> anyhow::Error {
-    let mut msg = format!(
-        "`wgcnn detect` needs a checkpoint: --weights FILE.\n\ntorchvision's COCO checkpoints ({model} is the one selected):\n"
-    );
-    for (name, url) in CHECKPOINTS {
-        msg.push_str(&format!("  {name:<40} {url}\n"));
-    }
-    msg.push_str("\nDownload one (e.g. with curl -LO URL) and pass it as is: wgcnn reads .pth files without Python.");
-    anyhow::anyhow!(msg)
-}
-
 pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
     let weights = args
         .weights
         .clone()
-        .ok_or_else(|| no_weights(&args.model))?;
+        .ok_or_else(|| crate::inputs::no_weights("detect", "COCO", &args.model, CHECKPOINTS))?;
     let files = crate::inputs::collect(&args.inputs)?;
     if files.is_empty() {
         bail!("no images to detect on");

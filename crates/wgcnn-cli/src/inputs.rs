@@ -1,4 +1,4 @@
-//! The images a command works on: files as given, directories expanded.
+//! What a command works on: images (files as given, directories expanded) and checkpoints.
 
 use std::path::PathBuf;
 
@@ -35,4 +35,23 @@ pub fn collect(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// The error of a command that needs a checkpoint and got none: where torchvision's come from.
+/// `command` is `detect`/`segment`, `what` names the checkpoints (`COCO`), `model` the one chosen.
+pub fn no_weights(
+    command: &str,
+    what: &str,
+    model: &str,
+    checkpoints: &[(&str, &str)],
+) -> anyhow::Error {
+    let width = checkpoints.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let mut msg = format!(
+        "`wgcnn {command}` needs a checkpoint: --weights FILE.\n\ntorchvision's {what} checkpoints ({model} is the one selected):\n"
+    );
+    for (name, url) in checkpoints {
+        msg.push_str(&format!("  {name:<width$} {url}\n"));
+    }
+    msg.push_str("\nDownload one (e.g. with curl -LO URL) and pass it as is: wgcnn reads .pth files without Python.");
+    anyhow::anyhow!(msg)
 }

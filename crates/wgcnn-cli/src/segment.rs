@@ -77,22 +77,10 @@ pub struct SegmentArgs {
     aux: bool,
 }
 
-fn no_weights(model: &str) -> anyhow::Error {
-    let mut msg = format!(
-        "`wgcnn segment` needs a checkpoint: --weights FILE.\n\ntorchvision's COCO-with-VOC-labels checkpoints ({model} is the one selected):\n"
-    );
-    for (name, url) in CHECKPOINTS {
-        msg.push_str(&format!("  {name:<30} {url}\n"));
-    }
-    msg.push_str("\nDownload one (e.g. with curl -LO URL) and pass it as is: wgcnn reads .pth files without Python.");
-    anyhow::anyhow!(msg)
-}
-
 pub fn run(args: &SegmentArgs, adapter: Option<&str>) -> Result<()> {
-    let weights = args
-        .weights
-        .clone()
-        .ok_or_else(|| no_weights(&args.model))?;
+    let weights = args.weights.clone().ok_or_else(|| {
+        crate::inputs::no_weights("segment", "COCO-with-VOC-labels", &args.model, CHECKPOINTS)
+    })?;
     let files = crate::inputs::collect(&args.inputs)?;
     if files.is_empty() {
         bail!("no images to segment");

@@ -10,12 +10,10 @@
 //! mask probability pasted into the graph's input frame (`paste_masks_in_image`, padding 1;
 //! zero for unused rows). Threshold at 0.5 for binary masks.
 
-use wgcnn_graph::{
-    Activation, ConvTranspose2d, Graph, GraphBuilder, GraphError, Op, RoiAlign, TensorId, interp,
-};
+use wgcnn_graph::{Activation, ConvTranspose2d, Graph, GraphBuilder, GraphError, Op, TensorId};
 
 use super::faster_rcnn::{self, BackboneKind, FasterRcnnSpec};
-use super::roi_heads::BoxHead;
+use super::roi_heads::{self, BoxHead};
 use super::{DetectBuildOptions, DetectorConfig, Front, conv_as};
 use crate::ModelError;
 use crate::layers::{self, BN_EPS, Conv};
@@ -127,26 +125,14 @@ pub fn mask_roi_pool(
     levels: &[TensorId],
     resized: [usize; 2],
 ) -> Result<TensorId, GraphError> {
-    let scales = levels
-        .iter()
-        .map(|&f| match b.shape(f) {
-            &[_, _, h, _] => Ok(interp::infer_roi_scale(h, resized[0])),
-            s => Err(GraphError::Invalid(format!(
-                "roi_heads.mask_roi_pool: feature {s:?} is not NCHW"
-            ))),
-        })
-        .collect::<Result<Vec<f32>, _>>()?;
-    let op = RoiAlign {
-        output: [MASK_POOL; 2],
-        sampling_ratio: 2,
-        scales,
-        canonical_scale: 224.0,
-        canonical_level: 4.0,
-        aligned: false,
-    };
-    let mut inputs = vec![detections];
-    inputs.extend_from_slice(levels);
-    b.node("roi_heads.mask_roi_pool", Op::RoiAlign(op), &inputs)
+    roi_heads::multi_scale_roi_align(
+        b,
+        "roi_heads.mask_roi_pool",
+        MASK_POOL,
+        detections,
+        levels,
+        resized,
+    )
 }
 
 /// `MaskRCNNHeads(256, [256] * 4, 1)`: four 3x3 convs (padding 1) + (BatchNorm) + ReLU; the

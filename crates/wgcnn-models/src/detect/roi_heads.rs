@@ -28,12 +28,32 @@ pub enum BoxHead {
 }
 
 /// `MultiScaleRoIAlign(featmap_names, output_size=7, sampling_ratio=2)` over `levels` (the FPN
-/// outputs it reads, finest first) for `proposals` `[N, R, 5]`; the scales are inferred from
-/// the levels' heights and the resized image height
-/// ([`interp::infer_roi_scale`], torchvision's `_infer_scale`). Named `roi_heads.box_roi_pool`.
+/// outputs it reads, finest first) for `proposals` `[N, R, 5]`. Named `roi_heads.box_roi_pool`.
 pub fn box_roi_pool(
     b: &mut GraphBuilder,
     proposals: TensorId,
+    levels: &[TensorId],
+    resized: [usize; 2],
+) -> Result<TensorId, GraphError> {
+    multi_scale_roi_align(
+        b,
+        "roi_heads.box_roi_pool",
+        BOX_POOL,
+        proposals,
+        levels,
+        resized,
+    )
+}
+
+/// torchvision's `MultiScaleRoIAlign(featmap_names, output_size=size, sampling_ratio=2)` node
+/// `name` over `levels` for `boxes` (`[N, R, 5]` proposals or `[N, D, 6]` detections); the
+/// scales are inferred from the levels' heights and the resized image height
+/// ([`interp::infer_roi_scale`], torchvision's `_infer_scale`).
+pub fn multi_scale_roi_align(
+    b: &mut GraphBuilder,
+    name: &str,
+    size: usize,
+    boxes: TensorId,
     levels: &[TensorId],
     resized: [usize; 2],
 ) -> Result<TensorId, GraphError> {
@@ -42,21 +62,21 @@ pub fn box_roi_pool(
         .map(|&f| match b.shape(f) {
             &[_, _, h, _] => Ok(interp::infer_roi_scale(h, resized[0])),
             s => Err(GraphError::Invalid(format!(
-                "roi_heads.box_roi_pool: feature {s:?} is not NCHW"
+                "{name}: feature {s:?} is not NCHW"
             ))),
         })
         .collect::<Result<Vec<f32>, _>>()?;
     let op = RoiAlign {
-        output: [BOX_POOL; 2],
+        output: [size; 2],
         sampling_ratio: 2,
         scales,
         canonical_scale: 224.0,
         canonical_level: 4.0,
         aligned: false,
     };
-    let mut inputs = vec![proposals];
+    let mut inputs = vec![boxes];
     inputs.extend_from_slice(levels);
-    b.node("roi_heads.box_roi_pool", Op::RoiAlign(op), &inputs)
+    b.node(name, Op::RoiAlign(op), &inputs)
 }
 
 /// The box head on pooled features `[R, C, 7, 7]`; returns `[R, 1024]` named
