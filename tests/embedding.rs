@@ -367,3 +367,84 @@ fn plans_chain_on_the_gpu_through_their_buffers() {
     println!("chained on the GPU: {:.2e}", got.rel_error(&want));
     assert!(got.rel_error(&want) < 1e-6);
 }
+
+#[test]
+fn detector_pastes_maskrcnn_masks_at_the_photo_size_as_torchvision_does() {
+    const MODEL: &str = "maskrcnn_resnet50_fpn_v2";
+    let fx =
+        Fixture::open(fixtures_dir().join(format!("detect/{MODEL}.safetensors"))).expect("fixture");
+    let info = wgcnn_models::detect::find_detector(MODEL).expect("registered");
+    let graph = info
+        .graph(&wgcnn_models::detect::DetectBuildOptions {
+            batch: 1,
+            height: 120,
+            width: 160,
+        })
+        .expect("graph");
+    let weights = fx.weights_for(&graph);
+    let tensors: Vec<_> = graph
+        .params()
+        .map(|id| {
+            let key = graph.tensor(id).name.clone();
+            let t = weights.tensor(&key).expect("rule weight");
+            (key, t)
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!(
+        "wgcnn-embedding-masks-{}.safetensors",
+        std::process::id()
+    ));
+    save_safetensors(&path, &tensors, None).expect("weights written");
+    let detector = Detector::new(
+        common::engine(),
+        &DetectorOptions {
+            model: MODEL.into(),
+            weights: path.clone(),
+            score_threshold: 0.0,
+            config: Some(info.config.with_sizes(160, 320)),
+            labels: None,
+        },
+    );
+    let _ = std::fs::remove_file(&path);
+    let detector = detector.expect("detector");
+    let mut image = fx.tensor("image").expect("image");
+    image.shape.insert(0, 1);
+    let dets = detector.detect_tensor(&image).expect("detect");
+    let want = fx.tensor("output.masks").expect("masks");
+    let boxes = fx.tensor("output.boxes").expect("boxes");
+    let (n, h, w) = (want.shape[0], want.shape[2], want.shape[3]);
+    assert!(
+        dets.iter().all(|d| d.mask.is_some()),
+        "every detection of a mask model has a mask"
+    );
+    let mut worst = 1f32;
+    for (i, d) in dets.iter().take(n).enumerate() {
+        let mask = d.mask.as_ref().expect("mask");
+        assert_eq!(mask.size(), (w, h), "masks are at the photo's size");
+        let ours = mask.pixels().expect("valid RLE");
+        assert_eq!(
+            mask.area,
+            ours.iter().filter(|&&v| v).count() as u64,
+            "area is the set pixels"
+        );
+        let theirs = &want.data[i * h * w..(i + 1) * h * w];
+        let (mut inter, mut union) = (0usize, 0usize);
+        for (&a, &p) in ours.iter().zip(theirs) {
+            inter += usize::from(a && p > 0.5);
+            union += usize::from(a || p > 0.5);
+        }
+        let iou = if union == 0 {
+            1.0
+        } else {
+            inter as f32 / union as f32
+        };
+        println!(
+            "#{i}: box {:?} vs {:?}, area {}, mask IoU {iou:.4}",
+            d.bbox,
+            &boxes.data[i * 4..i * 4 + 4],
+            mask.area
+        );
+        worst = worst.min(iou);
+    }
+    assert!(worst >= 0.95, "a mask has IoU {worst} with torchvision's");
+}

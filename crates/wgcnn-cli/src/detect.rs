@@ -1,4 +1,5 @@
-//! `wgcnn detect`: objects in images with a torchvision Faster R-CNN checkpoint, on the GPU.
+//! `wgcnn detect`: objects (and Mask R-CNN's instance masks) in images with a torchvision
+//! Faster or Mask R-CNN checkpoint, on the GPU.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -28,6 +29,14 @@ const CHECKPOINTS: &[(&str, &str)] = &[
         "fasterrcnn_mobilenet_v3_large_320_fpn",
         "https://download.pytorch.org/models/fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth",
     ),
+    (
+        "maskrcnn_resnet50_fpn",
+        "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth",
+    ),
+    (
+        "maskrcnn_resnet50_fpn_v2",
+        "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
+    ),
 ];
 
 #[derive(Args)]
@@ -36,7 +45,8 @@ pub struct DetectArgs {
     #[arg(required = true, value_name = "IMAGE|DIR")]
     inputs: Vec<PathBuf>,
     /// The detector: fasterrcnn_resnet50_fpn, fasterrcnn_resnet50_fpn_v2,
-    /// fasterrcnn_mobilenet_v3_large_fpn, fasterrcnn_mobilenet_v3_large_320_fpn.
+    /// fasterrcnn_mobilenet_v3_large_fpn, fasterrcnn_mobilenet_v3_large_320_fpn,
+    /// maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2 (instance masks too).
     #[arg(
         long,
         short,
@@ -51,7 +61,8 @@ pub struct DetectArgs {
     /// Keep detections scoring at least this.
     #[arg(long, default_value_t = 0.5, value_name = "T")]
     score_threshold: f32,
-    /// Write the image with boxes and labels drawn (a directory when several images are given).
+    /// Write the image with boxes and labels (and instance masks) drawn (a directory when
+    /// several images are given).
     #[arg(long, short, value_name = "FILE|DIR")]
     output: Option<PathBuf>,
     /// Resize so the shorter side is this (torchvision's `min_size`; default: the model's own,
@@ -62,7 +73,8 @@ pub struct DetectArgs {
     #[arg(long, value_name = "N")]
     max_size: Option<usize>,
     /// One JSON object per image on stdout:
-    /// {"image", "model", "detections": [{"label", "class", "score", "box": [x1, y1, x2, y2]}]}.
+    /// {"image", "model", "detections": [{"label", "class", "score", "box": [x1, y1, x2, y2]}]};
+    /// Mask R-CNN models add "mask": {"size": [H, W], "counts": COCO RLE} and "area".
     #[arg(long)]
     json: bool,
 }
@@ -164,6 +176,7 @@ pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
                 out.clone()
             };
             let mut canvas = img;
+            draw_masks(&mut canvas, &dets)?;
             wgcnn::draw::draw_detections(&mut canvas, &dets);
             canvas.save(&target)?;
             if !args.json {
@@ -189,6 +202,22 @@ pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// Each detection's mask as a translucent fill in its class colour with an outline, lowest
+/// score first, so the boxes and labels drawn after stay on top.
+fn draw_masks(canvas: &mut RgbImage, dets: &[Detection]) -> Result<()> {
+    let style = wgcnn::draw::Style::for_image(canvas.width, canvas.height);
+    let mut order: Vec<&Detection> = dets.iter().collect();
+    order.sort_by(|a, b| a.score.total_cmp(&b.score));
+    for d in order {
+        if let Some(mask) = &d.mask {
+            let pixels = mask.pixels()?;
+            let color = wgcnn::class_color(d.class);
+            wgcnn::draw::blend_mask(canvas, &pixels, color, 0.45, &style)?;
+        }
+    }
+    Ok(())
+}
+
 fn annotated_name(path: &Path) -> String {
     let stem = path
         .file_stem()
@@ -201,7 +230,16 @@ fn print_detections(path: &Path, model: &str, dets: &[Detection], as_json: bool)
     if as_json {
         let list: Vec<_> = dets
             .iter()
-            .map(|d| json!({"label": d.label, "class": d.class, "score": d.score, "box": d.bbox}))
+            .map(|d| {
+                let mut v =
+                    json!({"label": d.label, "class": d.class, "score": d.score, "box": d.bbox});
+                // COCO's result format: compressed RLE (pycocotools reads it) and its area.
+                if let Some(m) = &d.mask {
+                    v["mask"] = json!({"size": m.rle.size, "counts": m.rle.counts});
+                    v["area"] = json!(m.area);
+                }
+                v
+            })
             .collect();
         println!(
             "{}",

@@ -9,19 +9,26 @@
 //! resizes to it shares (all 4:3 photos, whatever their resolution). Both run in one submission,
 //! the front's output copied into the network's input on the GPU. The most recently used plans
 //! are kept; the network plans share one copy of the weights.
+//!
+//! Mask R-CNN adds a third part per photo size, the back: its network graph ends at the mask
+//! logits (a graph shared by photo sizes does not know their frame), and the back scales the
+//! detections to the photo (`ScaleBoxes`) and pastes their masks there (`PasteMasks`), in the
+//! same submission; only the boxes and the pasted masks of the first rows are read back, and
+//! each mask is thresholded and kept as COCO RLE ([`Mask`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wgcnn_exec::Plan;
-use wgcnn_graph::{INVALID_SCORE, Tensor, WeightSource};
+use wgcnn_graph::{GraphBuilder, INVALID_SCORE, Op, Tensor, WeightSource};
 use wgcnn_kernels::encode_launch;
 use wgcnn_kernels::preprocess::{self, PreprocessParams};
 use wgcnn_models::detect::{DetectBuildOptions, DetectorConfig, DetectorInfo, LegacyDetectionKeys};
 
 use crate::image::RgbImage;
 use crate::lru::Lru;
+use crate::rle::{CocoRle, RleError};
 use crate::{Engine, Error};
 
 /// COCO's 91 category names in torchvision's label order (`__background__` first, `N/A` gaps).
@@ -33,6 +40,10 @@ pub const COCO_LABELS: &str = include_str!("../assets/coco91.txt");
 const PLAN_CACHE: usize = 4;
 /// How many fronts (image sizes) a detector keeps: each is a few kernels and the image buffers.
 const FRONT_CACHE: usize = 16;
+/// The most bytes of f32 mask probabilities a Mask R-CNN photo size pastes and reads back per
+/// run: detections past the rows that fit (best first) get no mask. 64 MiB holds 54 masks of
+/// a 640x480 photo, all 100 up to 409x409.
+const MASK_BYTES: u64 = 64 << 20;
 
 /// How to build a detector.
 #[derive(Clone, Debug)]
@@ -57,6 +68,39 @@ pub struct Detection {
     pub score: f32,
     /// `[x1, y1, x2, y2]`.
     pub bbox: [f32; 4],
+    /// The instance mask at the photo's size (Mask R-CNN models). `None` for box-only models,
+    /// and past the first detections (best first) whose f32 masks fit in 64 MiB and one buffer
+    /// binding: 54 at 640x480, all 100 up to 409x409.
+    pub mask: Option<Mask>,
+}
+
+/// A binary instance mask (mask probability > 0.5, torchvision's threshold) at the photo's
+/// size, kept as COCO's compressed RLE: a few hundred bytes instead of one per pixel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mask {
+    pub rle: CocoRle,
+    /// Set pixels.
+    pub area: u64,
+}
+
+impl Mask {
+    /// A row-major `height` x `width` mask (nonzero = set).
+    pub fn from_pixels(pixels: &[u8], height: usize, width: usize) -> Mask {
+        Mask {
+            rle: CocoRle::encode(pixels, height, width),
+            area: pixels.iter().filter(|&&v| v != 0).count() as u64,
+        }
+    }
+
+    /// `(width, height)`.
+    pub fn size(&self) -> (usize, usize) {
+        (self.rle.size[1], self.rle.size[0])
+    }
+
+    /// The pixels, row-major, `true` = set (for [`crate::draw::blend_mask`]).
+    pub fn pixels(&self) -> Result<Vec<bool>, RleError> {
+        Ok(self.rle.decode()?.into_iter().map(|v| v != 0).collect())
+    }
 }
 
 /// What runs per image size before the network: pixels to [0, 1] (shrinking huge photos), then
@@ -75,9 +119,27 @@ struct FrontPlan {
     /// see [`Detector::network_size`]).
     box_scale: [f32; 2],
     shrink: [f32; 2],
+    /// `(width, height)` of the photo.
+    photo: (usize, usize),
+    /// Mask R-CNN's paste into the front's input frame (see [`Detector::back_for`]).
+    back: Option<BackPlan>,
     /// Held from writing the pixels until the results are read, so two threads detecting on
     /// images of one size do not overwrite each other's pixels.
     busy: Mutex<()>,
+}
+
+/// What runs after a Mask R-CNN network for one photo size: the detections scaled to the
+/// front's input frame (torchvision's `resize_boxes`) and the first `rows` detections' masks
+/// pasted there (`paste_masks_in_image`), both read back; the network's mask logits stay on
+/// the GPU.
+struct BackPlan {
+    /// Inputs `detections [1, D, 6]`, `mask_rows [1, rows, 6]`, `mask_logits [rows, K, M, M]`
+    /// (prefixes of the network's outputs); outputs the scaled detections `[1, D, 6]` and the
+    /// mask probabilities `[1, rows, h, w]`.
+    plan: Plan,
+    rows: usize,
+    /// `(width, height)` of the pasted masks: the front's input.
+    size: (usize, usize),
 }
 
 /// A detector ready to run on images of any size.
@@ -101,6 +163,8 @@ pub struct Detector {
     networks: Mutex<Lru<(usize, usize), Plan>>,
     /// Weight buffers shared by the network plans.
     gpu_weights: Arc<wgcnn_exec::WeightCache>,
+    /// The network's `roi_heads.mask_logits` shape `[D, K, M, M]` for Mask R-CNN models.
+    mask_logits: Option<[usize; 4]>,
 }
 
 /// Wall time of the stages of one [`Detector::detect_timed`] call.
@@ -128,7 +192,7 @@ impl Detector {
         let info = wgcnn_models::detect::find_detector(&options.model)?;
         let weights = wgcnn_io::open_weights(&options.weights)?;
         let config = options.config.unwrap_or(info.config);
-        let detector = Detector {
+        let mut detector = Detector {
             engine: engine.clone(),
             info,
             config,
@@ -142,6 +206,7 @@ impl Detector {
             fronts: Mutex::new(Lru::new(FRONT_CACHE)),
             networks: Mutex::new(Lru::new(PLAN_CACHE)),
             gpu_weights: wgcnn_exec::WeightCache::new(),
+            mask_logits: None,
         };
         // Check every key and shape now, at a small size, so a wrong checkpoint fails at load.
         let mut probe = info.graph_with(
@@ -158,6 +223,9 @@ impl Detector {
                 path: options.weights.clone(),
                 source: e,
             })?;
+        detector.mask_logits = probe
+            .find("roi_heads.mask_logits")
+            .and_then(|id| <[usize; 4]>::try_from(probe.shape(id)).ok());
         Ok(detector)
     }
 
@@ -188,22 +256,57 @@ impl Detector {
             bytemuck::cast_slice(&preprocess::pack_rgb8(&image.pixels)),
         );
         let uploaded = started.elapsed();
-        let out = network.run_with(|encoder| {
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("image"),
-                    timestamp_writes: None,
-                });
-                encode_launch(&mut pass, &front.prepare);
-            }
-            Self::encode_front(encoder, &front, &network);
+        let dets = self.run(&front, &network, |encoder| {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("image"),
+                timestamp_writes: None,
+            });
+            encode_launch(&mut pass, &front.prepare);
         })?;
         let timings = DetectTimings {
             plan: planned,
             upload: uploaded - planned,
             gpu: started.elapsed() - uploaded,
         };
-        Ok((self.decode(&out[0].data, &front), timings))
+        Ok((dets, timings))
+    }
+
+    /// One submission: `prepare` (the pixels into the front's input), the front, the network
+    /// and, for Mask R-CNN, the back; then the detections decoded.
+    fn run(
+        &self,
+        front: &FrontPlan,
+        network: &Plan,
+        prepare: impl FnOnce(&mut wgpu::CommandEncoder),
+    ) -> Result<Vec<Detection>, Error> {
+        let Some(back) = &front.back else {
+            let out = network.run_with(|encoder| {
+                prepare(encoder);
+                Self::encode_front(encoder, front, network);
+            })?;
+            return Ok(self.decode(&out[0].data, front, None));
+        };
+        // Submissions run in queue order, so the network's outputs are copied into this
+        // photo size's back before another submission can run the (shared) network again.
+        let out = back.plan.run_with(|encoder| {
+            prepare(encoder);
+            Self::encode_front(encoder, front, network);
+            network.encode(encoder);
+            let shapes = back.plan.input_shapes();
+            let sources = [0, 0, 1];
+            for (i, (shape, from)) in shapes.iter().zip(sources).enumerate() {
+                if let (Some(from), Some(to)) =
+                    (network.output_buffer(from), back.plan.input_buffer(i))
+                {
+                    let bytes = shape.iter().product::<usize>() * 4;
+                    encoder.copy_buffer_to_buffer(from, 0, to, 0, bytes as u64);
+                }
+            }
+        })?;
+        let [rows, masks] = out.as_slice() else {
+            return Err(Error::Internal("mask back plan has two outputs"));
+        };
+        Ok(self.decode(&rows.data, front, Some((back, &masks.data))))
     }
 
     /// Records the front's normalize + resize and the copy of its output into the network's
@@ -280,8 +383,7 @@ impl Detector {
             .context()
             .queue
             .write_buffer(input, 0, bytemuck::cast_slice(&image.data));
-        let out = network.run_with(|encoder| Self::encode_front(encoder, &front, &network))?;
-        Ok(self.decode(&out[0].data, &front))
+        self.run(&front, &network, |_| {})
     }
 
     /// The front for a `width` x `height` photo and the network plan for its resized size, kept
@@ -344,6 +446,12 @@ impl Detector {
                 },
             )?;
         let plan = self.engine.plan(&graph)?;
+        let resized = (sizes.resized[1], sizes.resized[0]);
+        let box_scale = sizes.box_scale();
+        let back = match self.mask_logits {
+            Some(logits) => Some(self.back_for(logits, (net_w, net_h), box_scale)?),
+            None => None,
+        };
         let image = ctx.storage("image pixels", pixels);
         let input = plan
             .input_buffer(0)
@@ -360,23 +468,87 @@ impl Detector {
             plan,
             image,
             prepare,
-            resized: (sizes.resized[1], sizes.resized[0]),
-            box_scale: sizes.box_scale(),
+            resized,
+            box_scale,
             shrink: [width as f32 / net_w as f32, height as f32 / net_h as f32],
+            photo: (width, height),
+            back,
             busy: Mutex::new(()),
         })
     }
 
-    /// Rows `(x1, y1, x2, y2, score, label)` in the resized image's pixels → detections above
-    /// the threshold in the photo's pixels: torchvision's `resize_boxes` (f32 factors, as its
-    /// `ScaleBoxes` node computes them), then the shrink of huge photos.
-    fn decode(&self, rows: &[f32], front: &FrontPlan) -> Vec<Detection> {
-        let [sy, sx] = front.box_scale;
+    /// The back of a Mask R-CNN photo size whose front takes `(width, height)`: `ScaleBoxes` to
+    /// that frame, then `PasteMasks` there for the first [`Detector::mask_rows`] detections.
+    fn back_for(
+        &self,
+        [d, k, m, _]: [usize; 4],
+        (width, height): (usize, usize),
+        box_scale: [f32; 2],
+    ) -> Result<BackPlan, Error> {
+        let rows = self.mask_rows(width, height)?.min(d);
+        let mut b = GraphBuilder::new();
+        let all = b.input("detections", &[1, d, 6]);
+        let first = b.input("mask_rows", &[1, rows, 6]);
+        let logits = b.input("mask_logits", &[rows, k, m, m]);
+        let scale = Op::ScaleBoxes { scale: box_scale };
+        let scaled = b.node("detections.scaled", scale.clone(), &[all])?;
+        let boxes = b.node("mask_rows.scaled", scale, &[first])?;
+        let paste = Op::PasteMasks {
+            size: [height, width],
+            padding: 1,
+        };
+        let masks = b.node("masks", paste, &[logits, boxes])?;
+        b.output(scaled);
+        b.output(masks);
+        Ok(BackPlan {
+            plan: self.engine.plan(&b.finish())?,
+            rows,
+            size: (width, height),
+        })
+    }
+
+    /// How many detections (best first) get a mask on a photo whose front takes `width` x
+    /// `height`: as many f32 masks as fit in [`MASK_BYTES`] and one buffer binding.
+    fn mask_rows(&self, width: usize, height: usize) -> Result<usize, Error> {
+        let limit = self.engine.context().max_binding().min(MASK_BYTES);
+        let one = (width * height) as u64 * 4;
+        if one > limit {
+            return Err(Error::ImageTooLarge {
+                what: format!("one {width}x{height} instance mask"),
+                bytes: one,
+                limit,
+            });
+        }
+        Ok((limit / one) as usize)
+    }
+
+    /// Rows `(x1, y1, x2, y2, score, label)` → detections above the threshold in the photo's
+    /// pixels. Without a back the rows are in the resized image's pixels: torchvision's
+    /// `resize_boxes` (f32 factors, as its `ScaleBoxes` node computes them) first; with one the
+    /// back's `ScaleBoxes` did that on the GPU, and `masks` holds its pasted probabilities.
+    /// Then the shrink of huge photos (masks upsampled, nearest, to the photo).
+    fn decode(
+        &self,
+        rows: &[f32],
+        front: &FrontPlan,
+        masks: Option<(&BackPlan, &[f32])>,
+    ) -> Vec<Detection> {
+        let [sy, sx] = if masks.is_some() {
+            [1.0, 1.0]
+        } else {
+            front.box_scale
+        };
         let [kx, ky] = front.shrink;
         rows.chunks_exact(6)
-            .filter(|r| r[4] != INVALID_SCORE && r[4] >= self.score_threshold)
-            .map(|r| {
+            .enumerate()
+            .filter(|(_, r)| r[4] != INVALID_SCORE && r[4] >= self.score_threshold)
+            .map(|(i, r)| {
                 let class = r[5].max(0.0) as usize;
+                let mask = masks.and_then(|(back, probs)| {
+                    let (w, h) = back.size;
+                    let p = probs.get(i * w * h..(i + 1) * w * h)?;
+                    (i < back.rows).then(|| self.mask_at_photo_size(p, w, h, front))
+                });
                 Detection {
                     label: self
                         .labels
@@ -391,8 +563,30 @@ impl Detector {
                         r[2] * sx * kx,
                         r[3] * sy * ky,
                     ],
+                    mask,
                 }
             })
             .collect()
+    }
+
+    /// A `w` x `h` mask probability map thresholded (> 0.5) and, for a photo shrunk before the
+    /// network, upsampled (nearest) to the photo's size.
+    fn mask_at_photo_size(&self, probs: &[f32], w: usize, h: usize, front: &FrontPlan) -> Mask {
+        let (pw, ph) = front.photo;
+        if (pw, ph) == (w, h) {
+            let bits: Vec<u8> = probs.iter().map(|&p| u8::from(p > 0.5)).collect();
+            return Mask::from_pixels(&bits, h, w);
+        }
+        let mut bits = vec![0u8; pw * ph];
+        for y in 0..ph {
+            let sy = ((y as f64 + 0.5) * h as f64 / ph as f64) as usize;
+            let sy = sy.min(h - 1);
+            for x in 0..pw {
+                let sx = ((x as f64 + 0.5) * w as f64 / pw as f64) as usize;
+                let sx = sx.min(w - 1);
+                bits[y * pw + x] = u8::from(probs[sy * w + sx] > 0.5);
+            }
+        }
+        Mask::from_pixels(&bits, ph, pw)
     }
 }

@@ -493,6 +493,7 @@ mod tests {
             class,
             score,
             bbox,
+            mask: None,
         }
     }
 

@@ -30,7 +30,7 @@ pub use classifier::{
     Classifier, ClassifierOptions, DEFAULT_MODEL, DEFAULT_WEIGHTS, IMAGENET_LABELS, Prediction,
     Timings, default_weights, model_transform, onnx_default_transform,
 };
-pub use detector::{COCO_LABELS, DetectTimings, Detection, Detector, DetectorOptions};
+pub use detector::{COCO_LABELS, DetectTimings, Detection, Detector, DetectorOptions, Mask};
 pub use draw::class_color;
 pub use engine::{AdapterReport, Engine, EngineOptions, adapters};
 pub use image::{ImageError, RgbImage};
