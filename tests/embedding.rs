@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use wgcnn::wgcnn_exec::ExecError;
 use wgcnn::wgcnn_graph::{Tensor, interp};
-use wgcnn::wgcnn_io::{Fixture, fixtures_dir, save_safetensors};
+use wgcnn::wgcnn_io::{Fixture, fixtures_dir};
 use wgcnn::wgcnn_models::{self, BuildOptions};
 use wgcnn::{Classifier, ClassifierOptions, Detector, DetectorOptions, Engine, EngineOptions};
 
@@ -200,30 +200,7 @@ fn a_partial_batch_computes_only_its_images_with_the_same_results() {
 #[test]
 fn detector_plans_for_several_image_sizes_share_one_copy_of_the_weights() {
     const MODEL: &str = "fasterrcnn_mobilenet_v3_large_320_fpn";
-    let fx =
-        Fixture::open(fixtures_dir().join(format!("detect/{MODEL}.safetensors"))).expect("fixture");
-    let info = wgcnn_models::detect::find_detector(MODEL).expect("registered");
-    let graph = info
-        .graph(&wgcnn_models::detect::DetectBuildOptions {
-            batch: 1,
-            height: 120,
-            width: 160,
-        })
-        .expect("graph");
-    let weights = fx.weights_for(&graph);
-    let tensors: Vec<_> = graph
-        .params()
-        .map(|id| {
-            let key = graph.tensor(id).name.clone();
-            let t = weights.tensor(&key).expect("rule weight");
-            (key, t)
-        })
-        .collect();
-    let path = std::env::temp_dir().join(format!(
-        "wgcnn-embedding-{}.safetensors",
-        std::process::id()
-    ));
-    save_safetensors(&path, &tensors, None).expect("weights written");
+    let path = common::detector_weights_file(MODEL, "embedding");
     let detector = Detector::new(
         common::engine(),
         &DetectorOptions {
@@ -371,30 +348,10 @@ fn plans_chain_on_the_gpu_through_their_buffers() {
 #[test]
 fn detector_pastes_maskrcnn_masks_at_the_photo_size_as_torchvision_does() {
     const MODEL: &str = "maskrcnn_resnet50_fpn_v2";
+    let path = common::detector_weights_file(MODEL, "embedding-masks");
     let fx =
         Fixture::open(fixtures_dir().join(format!("detect/{MODEL}.safetensors"))).expect("fixture");
     let info = wgcnn_models::detect::find_detector(MODEL).expect("registered");
-    let graph = info
-        .graph(&wgcnn_models::detect::DetectBuildOptions {
-            batch: 1,
-            height: 120,
-            width: 160,
-        })
-        .expect("graph");
-    let weights = fx.weights_for(&graph);
-    let tensors: Vec<_> = graph
-        .params()
-        .map(|id| {
-            let key = graph.tensor(id).name.clone();
-            let t = weights.tensor(&key).expect("rule weight");
-            (key, t)
-        })
-        .collect();
-    let path = std::env::temp_dir().join(format!(
-        "wgcnn-embedding-masks-{}.safetensors",
-        std::process::id()
-    ));
-    save_safetensors(&path, &tensors, None).expect("weights written");
     let detector = Detector::new(
         common::engine(),
         &DetectorOptions {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use wgcnn::wgcnn_exec::ExecError;
 use wgcnn::wgcnn_graph::{Graph, Tensor};
-use wgcnn::wgcnn_io::{Fixture, RuleWeights, fixtures_dir, save_safetensors};
+use wgcnn::wgcnn_io::RuleWeights;
 use wgcnn::wgcnn_kernels::KernelError;
 use wgcnn::wgcnn_models::{self, BuildOptions};
 use wgcnn::{
@@ -151,30 +151,7 @@ fn classifier_from_8_threads_is_bit_identical_to_one_thread() {
 /// safetensors file for `Detector::new`.
 fn small_detector(engine: &Engine) -> Detector {
     const MODEL: &str = "fasterrcnn_mobilenet_v3_large_320_fpn";
-    let fx = Fixture::open(fixtures_dir().join(format!("detect/{MODEL}.safetensors")))
-        .expect("detector fixture");
-    let info = wgcnn_models::detect::find_detector(MODEL).expect("registered");
-    let graph = info
-        .graph(&wgcnn_models::detect::DetectBuildOptions {
-            batch: 1,
-            height: 120,
-            width: 160,
-        })
-        .expect("graph");
-    let weights = fx.weights_for(&graph);
-    let tensors: Vec<_> = graph
-        .params()
-        .map(|id| {
-            let key = graph.tensor(id).name.clone();
-            let t = weights.tensor(&key).expect("rule weight");
-            (key, t)
-        })
-        .collect();
-    let path = std::env::temp_dir().join(format!(
-        "wgcnn-robustness-{}.safetensors",
-        std::process::id()
-    ));
-    save_safetensors(&path, &tensors, None).expect("weights written");
+    let path = common::detector_weights_file(MODEL, "robustness");
     let detector = Detector::new(
         engine,
         &DetectorOptions {

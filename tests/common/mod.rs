@@ -79,3 +79,31 @@ pub fn check_classifier_on(engine: &Engine, name: &str, res: &str, tol: f32) {
         "{name} {res}: relative error {rel:e} exceeds the tolerance {tol:e}"
     );
 }
+
+/// Writes the detection fixture's rule weights of `model` (built at the fixture's 120x160) to a
+/// temporary safetensors file named after `tag`, for `Detector::new`; the caller removes it.
+#[allow(dead_code)]
+pub fn detector_weights_file(model: &str, tag: &str) -> std::path::PathBuf {
+    let fx = Fixture::open(fixtures_dir().join(format!("detect/{model}.safetensors")))
+        .expect("detector fixture");
+    let info = wgcnn_models::detect::find_detector(model).expect("registered");
+    let graph = info
+        .graph(&wgcnn_models::detect::DetectBuildOptions {
+            batch: 1,
+            height: 120,
+            width: 160,
+        })
+        .expect("graph");
+    let weights = fx.weights_for(&graph);
+    let tensors: Vec<_> = graph
+        .params()
+        .map(|id| {
+            let key = graph.tensor(id).name.clone();
+            let t = weights.tensor(&key).expect("rule weight");
+            (key, t)
+        })
+        .collect();
+    let path = std::env::temp_dir().join(format!("wgcnn-{tag}-{}.safetensors", std::process::id()));
+    wgcnn::wgcnn_io::save_safetensors(&path, &tensors, None).expect("weights written");
+    path
+}
