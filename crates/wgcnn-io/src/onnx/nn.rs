@@ -83,19 +83,30 @@ fn spatial_pads(
     }
 }
 
-/// Conv → [`Op::Conv2d`] (any padding form, groups, dilations, optional bias).
-pub(crate) fn conv(
+/// What Conv and ConvTranspose read alike: the NCHW input and its spatial size, the 2-D weight
+/// and its shape (checked against `kernel_shape`), `group`, `strides` and `dilations`.
+struct ConvAttrs {
+    x: TensorId,
+    input: [usize; 2],
+    weight: TensorId,
+    ws: Vec<usize>,
+    group: i64,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+}
+
+fn conv_attrs(
     imp: &mut Importer,
     node: &NodeProto,
     attrs: &Attrs<'_>,
-    name: &str,
-) -> Result<Value, NodeError> {
+    op: &str,
+) -> Result<ConvAttrs, NodeError> {
     let (x, [_, _, h, w]) = nchw_input(imp, node)?;
-    let wid = imp.graph_input(node, 1)?;
-    let ws = imp.b.shape(wid).to_vec();
+    let weight = imp.graph_input(node, 1)?;
+    let ws = imp.b.shape(weight).to_vec();
     if ws.len() != 4 {
         return Err(unsupported(format!(
-            "Conv weight of shape {ws:?} (only 2-D kernels)"
+            "{op} weight of shape {ws:?} (only 2-D kernels)"
         )));
     }
     if let Some(k) = attrs.ints("kernel_shape")?
@@ -109,8 +120,33 @@ pub(crate) fn conv(
     if !(1..=MAX_WINDOW).contains(&group) {
         return Err(invalid(format!("group {group} is not positive")));
     }
-    let stride = pair(attrs, "strides", 1)?;
-    let dilation = pair(attrs, "dilations", 1)?;
+    Ok(ConvAttrs {
+        x,
+        input: [h, w],
+        weight,
+        ws,
+        group,
+        stride: pair(attrs, "strides", 1)?,
+        dilation: pair(attrs, "dilations", 1)?,
+    })
+}
+
+/// Conv → [`Op::Conv2d`] (any padding form, groups, dilations, optional bias).
+pub(crate) fn conv(
+    imp: &mut Importer,
+    node: &NodeProto,
+    attrs: &Attrs<'_>,
+    name: &str,
+) -> Result<Value, NodeError> {
+    let ConvAttrs {
+        x,
+        input: [h, w],
+        weight: wid,
+        ws,
+        group,
+        stride,
+        dilation,
+    } = conv_attrs(imp, node, attrs, "Conv")?;
     let window = [
         dilation[0] * (ws[2].max(1) - 1) + 1,
         dilation[1] * (ws[3].max(1) - 1) + 1,
@@ -144,27 +180,15 @@ pub(crate) fn conv_transpose(
     attrs: &Attrs<'_>,
     name: &str,
 ) -> Result<Value, NodeError> {
-    let (x, [_, _, h, w]) = nchw_input(imp, node)?;
-    let wid = imp.graph_input(node, 1)?;
-    let ws = imp.b.shape(wid).to_vec();
-    if ws.len() != 4 {
-        return Err(unsupported(format!(
-            "ConvTranspose weight of shape {ws:?} (only 2-D kernels)"
-        )));
-    }
-    if let Some(k) = attrs.ints("kernel_shape")?
-        && (k.len() != 2 || k[0] != ws[2] as i64 || k[1] != ws[3] as i64)
-    {
-        return Err(invalid(format!(
-            "kernel_shape {k:?} does not match the weight {ws:?}"
-        )));
-    }
-    let group = attrs.int_or("group", 1)?;
-    if !(1..=MAX_WINDOW).contains(&group) {
-        return Err(invalid(format!("group {group} is not positive")));
-    }
-    let stride = pair(attrs, "strides", 1)?;
-    let dilation = pair(attrs, "dilations", 1)?;
+    let ConvAttrs {
+        x,
+        input: [h, w],
+        weight: wid,
+        ws,
+        group,
+        stride,
+        dilation,
+    } = conv_attrs(imp, node, attrs, "ConvTranspose")?;
     let output_padding = match attrs.ints("output_padding")? {
         None => [0, 0],
         Some(v) if v.len() == 2 => {
