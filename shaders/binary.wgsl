@@ -1,4 +1,5 @@
-// binary: y = act(a (+|*) b) with b broadcast to a's shape, over flat f32 tensors.
+// binary: y = act(a (+|*) b), or PReLU y = a >= 0 ? a : a * b, with b broadcast to a's shape,
+// over flat f32 tensors.
 //
 // Broadcast modes (classified on the host, `binary::Broadcast`):
 // - 0 same shape:  b[i];
@@ -23,7 +24,7 @@
 struct Params {
     len: u32,        // elements of a and y
     mode: u32,       // 0 same shape, 1 per channel, 2 scalar
-    op: u32,         // 0 add, 1 multiply
+    op: u32,         // 0 add, 1 multiply, 2 PReLU (b = the slopes)
     channels: u32,   // C (mode 1)
     spatial: u32,    // elements per channel plane (mode 1)
     b_batched: u32,  // mode 1: 1 when b has one row of C values per batch item
@@ -62,6 +63,9 @@ fn binary(ids: IdxIds) {
     var v: f32;
     if (params.op == 1u) {
         v = a[i] * b[bi];
+    } else if (params.op == 2u) {
+        let x = a[i];
+        v = select(x * b[bi], x, x >= 0.0);
     } else {
         v = a[i] + b[bi];
     }

@@ -4,7 +4,9 @@
 //   c + sum over other segments g' of #{kept of g' with score > its score (>= when g' < g)}
 // (ties: lower segment first, then lower rank), dropped when the row is >= out_cap. Rows past
 // the image's kept total are zero with score -1 (INVALID_SCORE). Row layout: (x1, y1, x2, y2,
-// score) when row_width = 5, plus label = g + label_offset when row_width = 6.
+// score) when row_width = 5, plus label = g + label_offset when row_width = 6, plus the
+// candidate's slot s * kmax + i (an exact f32 below 2^24) when row_width = 7 (MTCNN reads the
+// regression of the kept candidates from it).
 //
 // Threads: workgroup y < images * groups: segment y, x chunk of 256 kept ranks; workgroup
 // y >= images * groups: image y - images * groups, x chunk of 256 rows to blank.
@@ -26,7 +28,7 @@ struct Params {
     kmax: u32,
     cap: u32,
     out_cap: u32,
-    row_width: u32,    // 5 or 6
+    row_width: u32,    // 5, 6 or 7
     label_offset: u32, // label = group + label_offset (row_width 6)
     _pad: u32,
 }
@@ -102,7 +104,10 @@ fn nms_gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
     out[o + 2u] = b.z;
     out[o + 3u] = b.w;
     out[o + 4u] = score;
-    if (params.row_width == 6u) {
+    if (params.row_width >= 6u) {
         out[o + 5u] = f32(g + params.label_offset);
+    }
+    if (params.row_width == 7u) {
+        out[o + 6u] = f32(s * params.kmax + i);
     }
 }

@@ -2,7 +2,8 @@
 // builds it. Candidates of each segment are in descending score order (box_decode); for row i
 // and word w >= i / 32 (nms_walk reads no other word of row i), bit b is set when candidate
 // j = 32 w + b comes after i (j > i), both are valid (score >= 0, not NaN), and
-// IoU(i, j) > thresh (a NaN IoU never suppresses), with IoU computed as torchvision's CPU
+// IoU(i, j) > thresh (a NaN IoU never suppresses; mode 1 replaces IoU by MTCNN's 'Min' overlap,
+// inter / min(area_i, area_j) with +1 pixel widths), with IoU computed as torchvision's CPU
 // kernel does:
 //   inter = max(0, min(x2) - max(x1)) * max(0, min(y2) - max(y1))
 //   iou   = inter / (area_i + area_j - inter),  area = (x2 - x1) * (y2 - y1)
@@ -29,8 +30,8 @@ struct Params {
     groups: u32,       // segments per image
     group_offset: u32, // group id = segment % groups + group_offset
     trick_max: u32,    // the most valid candidates of an image for the coordinate trick
-    _pad0: u32,
-    _pad1: u32,
+    mode: u32,         // 0: IoU; 1: 'Min' (intersection over the smaller box, +1 pixel widths)
+    _pad: u32,
     thresh: f32,       // IoU threshold (the host rounds it so that f32 > matches f64 >)
 }
 
@@ -64,6 +65,10 @@ fn nms_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     }
     let a = cand_boxes[base + i] + off;
     let area_a = (a.z - a.x) * (a.w - a.y);
+    // 'Min' (MTCNN's `nms_numpy(..., 'Min')`): areas and overlaps count pixels (+1), and the
+    // threshold is compared as given (numpy compares in f32).
+    let min_mode = params.mode == 1u;
+    let pixels_a = (a.z - a.x + 1.0) * (a.w - a.y + 1.0);
     for (var w = i / 32u; w < params.words; w++) {
         var bits = 0u;
         let first = max(w * 32u, i + 1u);
@@ -73,13 +78,20 @@ fn nms_mask(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
                 continue;
             }
             let b = cand_boxes[base + j] + off;
-            let iw = max(0.0, min(a.z, b.z) - max(a.x, b.x));
-            let ih = max(0.0, min(a.w, b.w) - max(a.y, b.y));
-            let inter = iw * ih;
-            let area_b = (b.z - b.x) * (b.w - b.y);
+            var iou: f32;
+            if (min_mode) {
+                let iw = max(0.0, min(a.z, b.z) - max(a.x, b.x) + 1.0);
+                let ih = max(0.0, min(a.w, b.w) - max(a.y, b.y) + 1.0);
+                iou = iw * ih / min(pixels_a, (b.z - b.x + 1.0) * (b.w - b.y + 1.0));
+            } else {
+                let iw = max(0.0, min(a.z, b.z) - max(a.x, b.x));
+                let ih = max(0.0, min(a.w, b.w) - max(a.y, b.y));
+                let inter = iw * ih;
+                let area_b = (b.z - b.x) * (b.w - b.y);
+                iou = inter / (area_a + area_b - inter);
+            }
             // Two empty boxes give 0 / 0: NaN never suppresses (as `>` on the CPU), tested on
             // the bits so that fast math cannot make it suppress.
-            let iou = inter / (area_a + area_b - inter);
             let iou_nan = (bitcast<u32>(iou) & 0x7fffffffu) > 0x7f800000u;
             if (!iou_nan && iou > params.thresh) {
                 bits |= 1u << (j - w * 32u);

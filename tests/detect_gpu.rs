@@ -9,6 +9,9 @@
 mod checks;
 mod common;
 #[allow(dead_code)]
+#[path = "../crates/wgcnn-models/tests/detect/keypoint_checks.rs"]
+mod keypoint_checks;
+#[allow(dead_code)]
 #[path = "../crates/wgcnn-models/tests/detect/support.rs"]
 mod support;
 
@@ -16,6 +19,7 @@ use std::collections::HashMap;
 use std::error::Error;
 
 use checks::*;
+use keypoint_checks::*;
 use support::*;
 use wgcnn::wgcnn_graph::{Graph, Tensor, TensorKind};
 
@@ -79,5 +83,16 @@ mod masks {
         mask_end_to_end_tests! {
             maskrcnn_resnet50_fpn_v2 => "maskrcnn_resnet50_fpn_v2",
         }
+    }
+}
+
+// Keypoint R-CNN's box stages are the Faster R-CNN v1 graph checked above; here its keypoint
+// branch from the reference detections and the decode from the reference heatmaps (from the
+// image, 100 detections through the eight 512-channel convs are the CPU binary's to check).
+mod keypoints {
+    use super::*;
+
+    keypoint_tests! {
+        keypointrcnn_resnet50_fpn => "keypointrcnn_resnet50_fpn",
     }
 }

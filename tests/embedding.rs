@@ -405,3 +405,88 @@ fn detector_pastes_maskrcnn_masks_at_the_photo_size_as_torchvision_does() {
     }
     assert!(worst >= 0.95, "a mask has IoU {worst} with torchvision's");
 }
+
+#[test]
+fn detector_decodes_keypointrcnn_keypoints_in_the_photo_frame_as_torchvision_does() {
+    const MODEL: &str = "keypointrcnn_resnet50_fpn";
+    let path = common::detector_weights_file(MODEL, "embedding-keypoints");
+    let fx =
+        Fixture::open(fixtures_dir().join(format!("detect/{MODEL}.safetensors"))).expect("fixture");
+    let info = wgcnn_models::detect::find_detector(MODEL).expect("registered");
+    let detector = Detector::new(
+        common::engine(),
+        &DetectorOptions {
+            model: MODEL.into(),
+            weights: path.clone(),
+            score_threshold: 0.0,
+            config: Some(info.config.with_sizes(160, 320)),
+            labels: None,
+        },
+    );
+    let _ = std::fs::remove_file(&path);
+    let detector = detector.expect("detector");
+    let mut image = fx.tensor("image").expect("image");
+    image.shape.insert(0, 1);
+    let dets = detector.detect_tensor(&image).expect("detect");
+    let names: Vec<&str> = wgcnn::COCO_PERSON_KEYPOINTS.lines().collect();
+    assert_eq!(names.len(), 17, "COCO's person keypoints");
+    assert_eq!((names[0], names[16]), ("nose", "right_ankle"));
+    let (boxes, labels) = (
+        fx.tensor("output.boxes").expect("boxes"),
+        fx.tensor("output.labels").expect("labels"),
+    );
+    let (xy, scores) = (
+        fx.tensor("output.keypoints").expect("keypoints"),
+        fx.tensor("output.keypoints_scores").expect("scores"),
+    );
+    assert!(!dets.is_empty(), "the fixture's image has detections");
+    let max_score = scores.data.iter().fold(1f32, |m, v| m.max(v.abs()));
+    // The fixture's v1 objectness saturates (tied logits; see the detect tests), so only the
+    // detections whose box torchvision also found are compared, keypoint by keypoint (the
+    // stage tests pin the head and the decode exactly).
+    let (mut compared, mut moved, mut worst) = (0, 0, 0f32);
+    for d in &dets {
+        assert_eq!(d.label, "person", "Keypoint R-CNN's one class");
+        let k = d.keypoints.as_ref().expect("every detection has keypoints");
+        assert_eq!(k.len(), 17);
+        let best = (0..labels.numel())
+            .map(|i| (i, box_iou(&d.bbox, &boxes.data[i * 4..i * 4 + 4])))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        let Some((i, iou)) = best.filter(|(_, v)| *v >= 0.99) else {
+            continue;
+        };
+        compared += 1;
+        for (j, p) in k.iter().enumerate() {
+            let w = &xy.data[(i * 17 + j) * 3..][..2];
+            let off = (p[0] - w[0]).abs().max((p[1] - w[1]).abs());
+            worst = worst.max(off);
+            let ds = (p[2] - scores.data[i * 17 + j]).abs();
+            // A box off by a fraction of a pixel pools other features; its heatmap's maximum
+            // may then move to a near-equal peak, which scores alike.
+            if off > 1.0 {
+                moved += 1;
+                assert!(
+                    ds <= 1e-2 * max_score,
+                    "#{i} (box IoU {iou:.4}) keypoint {}: {p:?} vs {w:?} score {}",
+                    names[j],
+                    scores.data[i * 17 + j]
+                );
+            }
+        }
+    }
+    println!(
+        "{} detections, {compared} with torchvision's box (IoU >= 0.99): keypoints within {worst:.3} px but {moved} moved to a near-tied peak",
+        dets.len()
+    );
+    assert!(compared >= 4, "only {compared} detections compared");
+    assert!(moved * 20 <= compared * 17, "{moved} keypoints moved");
+}
+
+/// Intersection over union of two `[x1, y1, x2, y2]` boxes.
+fn box_iou(a: &[f32], b: &[f32]) -> f32 {
+    let iw = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let ih = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = iw * ih;
+    let union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+    if union > 0.0 { inter / union } else { 0.0 }
+}

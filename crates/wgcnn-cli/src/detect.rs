@@ -1,5 +1,6 @@
 //! `wgcnn detect`: objects (and Mask R-CNN's instance masks) in images with a torchvision
-//! Faster or Mask R-CNN checkpoint, on the GPU.
+//! Faster or Mask R-CNN checkpoint, on the GPU; faces with the bundled MTCNN (the default;
+//! `faces.rs`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -37,6 +38,10 @@ const CHECKPOINTS: &[(&str, &str)] = &[
         "maskrcnn_resnet50_fpn_v2",
         "https://download.pytorch.org/models/maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
     ),
+    (
+        "keypointrcnn_resnet50_fpn",
+        "https://download.pytorch.org/models/keypointrcnn_resnet50_fpn_coco-fc266e95.pth",
+    ),
 ];
 
 #[derive(Args)]
@@ -44,23 +49,35 @@ pub struct DetectArgs {
     /// Image files (JPEG, PNG, WebP, BMP, GIF) or directories of them.
     #[arg(required = true, value_name = "IMAGE|DIR")]
     inputs: Vec<PathBuf>,
-    /// The detector: fasterrcnn_resnet50_fpn, fasterrcnn_resnet50_fpn_v2,
+    /// The detector: mtcnn (faces with five landmarks; bundled, the default),
+    /// fasterrcnn_resnet50_fpn, fasterrcnn_resnet50_fpn_v2,
     /// fasterrcnn_mobilenet_v3_large_fpn, fasterrcnn_mobilenet_v3_large_320_fpn,
-    /// maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2 (instance masks too).
-    #[arg(
-        long,
-        short,
-        default_value = "fasterrcnn_mobilenet_v3_large_320_fpn",
-        value_name = "NAME"
-    )]
+    /// maskrcnn_resnet50_fpn, maskrcnn_resnet50_fpn_v2 (instance masks too),
+    /// keypointrcnn_resnet50_fpn (people with 17 COCO keypoints).
+    #[arg(long, short, default_value = wgcnn::FACE_MODEL, value_name = "NAME")]
     model: String,
     /// torchvision checkpoint (.pth as downloaded, or .safetensors). Run without it to see where
-    /// the COCO checkpoints come from.
+    /// the COCO checkpoints come from. mtcnn: optional, another file with `pnet.*`, `rnet.*`,
+    /// `onet.*` keys instead of the bundled weights.
     #[arg(long, short, value_name = "FILE")]
     weights: Option<PathBuf>,
-    /// Keep detections scoring at least this.
-    #[arg(long, default_value_t = 0.5, value_name = "T")]
-    score_threshold: f32,
+    /// Keep detections scoring at least this (default 0.5; mtcnn: above 0.7, its O-Net
+    /// threshold).
+    #[arg(long, value_name = "T")]
+    score_threshold: Option<f32>,
+    /// mtcnn: the smallest face side in pixels (facenet-pytorch's min_face_size).
+    #[arg(long, default_value_t = 20.0, value_name = "PX")]
+    min_face_size: f32,
+    /// mtcnn: write each face cropped and resized to --crop-size pixels (facenet-pytorch's
+    /// extract_face) into this directory, as NAME.faceK.png.
+    #[arg(long, value_name = "DIR")]
+    crops: Option<PathBuf>,
+    /// mtcnn: side of the --crops images (160, FaceNet's input).
+    #[arg(long, default_value_t = 160, value_name = "PX")]
+    crop_size: usize,
+    /// mtcnn: margin around each --crops face, in pixels of the crop (extract_face's margin).
+    #[arg(long, default_value_t = 0.0, value_name = "PX")]
+    margin: f32,
     /// Write the image with boxes and labels (and instance masks) drawn (a directory when
     /// several images are given).
     #[arg(long, short, value_name = "FILE|DIR")]
@@ -74,12 +91,30 @@ pub struct DetectArgs {
     max_size: Option<usize>,
     /// One JSON object per image on stdout:
     /// {"image", "model", "detections": [{"label", "class", "score", "box": [x1, y1, x2, y2]}]};
-    /// Mask R-CNN models add "mask": {"size": [H, W], "counts": COCO RLE} and "area".
+    /// mtcnn: {"label": "face", "score", "box", "landmarks": [[x, y] x 5]} (eyes, nose, mouth
+    /// corners);
+    /// Mask R-CNN models add "mask": {"size": [H, W], "counts": COCO RLE} and "area";
+    /// Keypoint R-CNN adds "keypoints": [[x, y, score] x 17] in COCO's order (nose, left_eye,
+    /// ..., right_ankle; score: the heatmap logit).
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
+    if args.model == wgcnn::FACE_MODEL {
+        let faces = crate::faces::FaceArgs {
+            inputs: &args.inputs,
+            weights: args.weights.as_deref(),
+            score_threshold: args.score_threshold,
+            min_face_size: args.min_face_size,
+            output: args.output.as_deref(),
+            crops: args.crops.as_deref(),
+            crop_size: args.crop_size,
+            margin: args.margin,
+            json: args.json,
+        };
+        return crate::faces::run(&faces, adapter);
+    }
     let weights = args
         .weights
         .clone()
@@ -100,7 +135,7 @@ pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
     let options = DetectorOptions {
         model: args.model.clone(),
         weights,
-        score_threshold: args.score_threshold,
+        score_threshold: args.score_threshold.unwrap_or(0.5),
         config,
         labels: None,
     };
@@ -178,6 +213,7 @@ pub fn run(args: &DetectArgs, adapter: Option<&str>) -> Result<()> {
             let mut canvas = img;
             draw_masks(&mut canvas, &dets)?;
             wgcnn::draw::draw_detections(&mut canvas, &dets);
+            draw_skeletons(&mut canvas, &dets);
             canvas.save(&target)?;
             if !args.json {
                 progress::note(&format!("  wrote {}", target.display()));
@@ -218,6 +254,23 @@ fn draw_masks(canvas: &mut RgbImage, dets: &[Detection]) -> Result<()> {
     Ok(())
 }
 
+/// Each detection's keypoints with a positive score (heatmap logit) as dots joined by COCO's
+/// skeleton, in its class colour.
+fn draw_skeletons(canvas: &mut RgbImage, dets: &[Detection]) {
+    let style = wgcnn::draw::Style::for_image(canvas.width, canvas.height);
+    for d in dets {
+        if let Some(k) = &d.keypoints {
+            let points: Vec<Option<[f32; 2]>> = k
+                .iter()
+                .map(|&[x, y, s]| (s > 0.0).then_some([x, y]))
+                .collect();
+            let color = wgcnn::class_color(d.class);
+            let edges = &wgcnn::COCO_PERSON_SKELETON;
+            wgcnn::draw::draw_keypoints(canvas, &points, edges, color, &style);
+        }
+    }
+}
+
 fn annotated_name(path: &Path) -> String {
     let stem = path
         .file_stem()
@@ -238,6 +291,9 @@ fn print_detections(path: &Path, model: &str, dets: &[Detection], as_json: bool)
                     v["mask"] = json!({"size": m.rle.size, "counts": m.rle.counts});
                     v["area"] = json!(m.area);
                 }
+                if let Some(k) = &d.keypoints {
+                    v["keypoints"] = json!(k);
+                }
                 v
             })
             .collect();
@@ -257,6 +313,13 @@ fn print_detections(path: &Path, model: &str, dets: &[Detection], as_json: bool)
                 d.score * 100.0,
                 d.label
             );
+            if let Some(k) = &d.keypoints {
+                let scored = k.iter().filter(|p| p[2] > 0.0).count();
+                println!(
+                    "         {} keypoints, {scored} with a positive score",
+                    k.len()
+                );
+            }
         }
     }
 }

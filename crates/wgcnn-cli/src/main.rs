@@ -6,12 +6,15 @@ use clap::{ArgAction, Parser, Subcommand};
 mod bench;
 mod classify;
 mod detect;
+mod faces;
 mod info;
 mod inputs;
 mod logging;
+mod mesh;
 mod models;
 mod progress;
 mod segment;
+mod serve;
 
 /// Convolutional networks on WebGPU: classify and detect on images with any Vulkan, Metal or
 /// DX12 GPU, or on Mesa's software Vulkan (lavapipe) where there is none.
@@ -23,6 +26,7 @@ mod segment;
     wgcnn classify assets/chelsea.png                        # bundled EfficientNet-Lite0 (ImageNet)\n  \
     wgcnn classify --model resnet50 --weights resnet50.pth photos/ --batch 8 --json\n  \
     wgcnn classify --model net.onnx --size 224 image.jpg     # an ONNX classifier\n  \
+    wgcnn detect photo.jpg --output faces.png --crops faces/ # bundled MTCNN: faces, 5 landmarks\n  \
     wgcnn detect --model fasterrcnn_resnet50_fpn --weights fasterrcnn_resnet50_fpn_coco-258fb6c6.pth --output out.png photo.jpg\n  \
     wgcnn models                                             # networks and detectors wgcnn builds\n  \
     wgcnn bench --model resnet50 --profile                   # speed, per-layer GPU times\n  \
@@ -70,7 +74,8 @@ enum Command {
     /// Top-k classes of images: `wgcnn classify assets/chelsea.png` uses the bundled
     /// EfficientNet-Lite0; `--model resnet50 --weights resnet50.pth` or `--model net.onnx` another.
     Classify(classify::ClassifyArgs),
-    /// Objects in images with a torchvision Faster R-CNN checkpoint: boxes, labels, scores;
+    /// Faces with five landmarks (bundled MTCNN, the default), or objects with a torchvision
+    /// Faster R-CNN checkpoint (`--model`, `--weights`): boxes, labels, scores;
     /// `--output annotated.png` draws them.
     Detect(detect::DetectArgs),
     /// The class of every pixel with a torchvision FCN / DeepLabV3 / LR-ASPP checkpoint:
@@ -85,6 +90,12 @@ enum Command {
     /// Time a network with random weights: plan build, first run, median/min/p90 latency,
     /// images/s, GFLOP/s; `--profile` adds per-layer GPU times.
     Bench(bench::BenchArgs),
+    /// Serve models over the Open Inference Protocol (KServe V2): REST on --http-port, gRPC on
+    /// --grpc-port, with dynamic batching and Prometheus metrics at /metrics.
+    Serve(serve::ServeArgs),
+    /// A 3D mesh from one image with Mesh R-CNN's ShapeNet model (meshrcnn voxmesh_R50):
+    /// `--output shape.obj|.ply`, `--render preview.png`, `--voxels voxels.npy`, `--json`.
+    Mesh(mesh::MeshArgs),
 }
 
 /// `--no-cache`, set in `main` before any subcommand opens an engine.
@@ -143,6 +154,8 @@ fn main() {
         Command::Inspect(args) => models::inspect(args),
         Command::Info(args) => info::run(args, cli.adapter.as_deref()),
         Command::Bench(args) => bench::run(args, cli.adapter.as_deref()),
+        Command::Serve(args) => serve::run(args, cli.adapter.as_deref()),
+        Command::Mesh(args) => mesh::run(args, cli.adapter.as_deref()),
     };
     if let Err(e) = result {
         let broken_pipe = e.chain().any(|c| {

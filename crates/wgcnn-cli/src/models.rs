@@ -65,7 +65,8 @@ pub fn run(args: &ModelsArgs) -> Result<()> {
         }
     }
     list_detectors(args.json)?;
-    list_segmenters(args.json)
+    list_segmenters(args.json)?;
+    list_mesh_models(args.json)
 }
 
 /// The segmenters, with parameters (aux head included, as the checkpoints hold it) and GFLOPs
@@ -147,6 +148,77 @@ fn list_detectors(json: bool) -> Result<()> {
                 "torchvision"
             );
         }
+    }
+    list_face_detector(json)
+}
+
+/// The bundled MTCNN: parameters of its three nets, the pyramid's P-Net GFLOPs at 480x640
+/// (R-Net and O-Net run on as many crops as the photo gives), licence and source.
+fn list_face_detector(json: bool) -> Result<()> {
+    use wgcnn_models::faces::{cascade, nets};
+    let params: usize = [nets::pnet(1, 12, 12)?, nets::rnet(1)?, nets::onet(1)?]
+        .iter()
+        .map(|g| wgcnn_models::ModelStats::of(g).params)
+        .sum();
+    let levels: Vec<[usize; 2]> = cascade::pyramid_scales(480, 640, 20.0, 0.709)
+        .iter()
+        .map(|&s| cascade::level_size(480, 640, s))
+        .collect();
+    let gflops = 2.0 * nets::pyramid(480, 640, &levels)?.macs() as f64 / 1e9;
+    let licence = "MIT, facenet-pytorch 2.6.0 (Tim Esler), bundled";
+    if json {
+        let v = json!({"name": wgcnn::FACE_MODEL, "task": "faces", "params": params,
+            "gflops_pnet_480x640": gflops, "keys": "facenet-pytorch", "landmarks": wgcnn::FACE_LANDMARKS,
+            "license": "MIT", "source": "facenet-pytorch 2.6.0 (PyPI), data/pnet.pt, rnet.pt, onet.pt", "bundled": true});
+        println!("{v}");
+    } else {
+        println!(
+            "{:<40} {:>12} {:>9.2} {:<12} faces + 5 landmarks; P-Net GFLOPs at 480x640; {licence}",
+            wgcnn::FACE_MODEL,
+            group(params),
+            gflops,
+            "facenet"
+        );
+    }
+    Ok(())
+}
+
+/// Mesh R-CNN's ShapeNet model: parameters (the mesh head's included), the backbone and voxel
+/// head's GFLOPs at 137x137 (the refinement's grow with the mesh), licence and source. Its
+/// weights are not bundled: `--weights` takes meshrcnn's released checkpoint.
+fn list_mesh_models(json: bool) -> Result<()> {
+    use wgcnn_models::mesh::{mesh_head_keys, voxmesh_r50};
+    let size = wgcnn::MESH_INPUT_SIZE;
+    let graph = voxmesh_r50(&wgcnn_models::BuildOptions::square(size, 1))?;
+    let stats = wgcnn_models::ModelStats::of(&graph);
+    // `K` is a buffer (the camera intrinsics), not a parameter.
+    let head: usize = mesh_head_keys()
+        .iter()
+        .filter(|(key, _)| key != "K")
+        .map(|(_, shape)| shape.iter().product::<usize>())
+        .sum();
+    let params = stats.params + head;
+    let gflops = 2.0 * stats.macs as f64 / 1e9;
+    let licence = "BSD-3-Clause (facebookresearch/meshrcnn LICENSE), not bundled";
+    let source = wgcnn::VOXMESH_R50_URL;
+    if json {
+        let v = json!({"name": wgcnn::MESH_MODEL, "task": "mesh", "params": params,
+            "gflops_backbone_voxels_137x137": gflops, "keys": "meshrcnn", "input": size,
+            "license": "BSD-3-Clause", "source": source, "bundled": false});
+        println!("{v}");
+    } else {
+        println!();
+        println!(
+            "{:<40} {:>12} {:>9} {:<12} notes",
+            "mesh model", "params", "GFLOPs", "keys"
+        );
+        println!(
+            "{:<40} {:>12} {:>9.2} {:<12} {size}x{size} renders, GFLOPs of backbone + voxels; {licence}; weights: {source}",
+            wgcnn::MESH_MODEL,
+            group(params),
+            gflops,
+            "meshrcnn"
+        );
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use wgcnn_kernels::conv2d::{self, ChannelSlice, ConvDesc, strided, winograd};
 use wgcnn_kernels::pool2d::{self, PoolMode};
 use wgcnn_kernels::{
     Context, Launch, adaptive_avgpool2d, argmax2d, conv_transpose2d, copy_channels, linear, lrn,
-    pad, softmax, unary,
+    pad, prelu, softmax, unary,
 };
 
 use crate::memory::{Placement, is_alias};
@@ -16,6 +16,8 @@ use crate::{ExecError, WeightCache};
 
 #[path = "lower_detect.rs"]
 mod detect;
+#[path = "lower_rows.rs"]
+mod rows;
 
 pub(crate) struct Lowering<'a> {
     ctx: &'a Context,
@@ -35,6 +37,8 @@ pub(crate) struct Lowering<'a> {
     winograd: winograd::Scratch,
     /// Scratch shared by the strided 1x1 convolutions (their subsampled inputs), with its size.
     subsample: Option<(u64, Arc<wgpu::Buffer>)>,
+    /// The per-detection heads, run only on the rows in use (`lower_rows.rs`).
+    rows: rows::RowsState,
 }
 
 impl<'a> Lowering<'a> {
@@ -58,11 +62,13 @@ impl<'a> Lowering<'a> {
             dummy,
             winograd: Default::default(),
             subsample: None,
+            rows: Default::default(),
         }
     }
 
     /// The launches, the bytes of weights bound and the bytes of weights uploaded by this plan.
-    pub fn finish(self) -> (Vec<Launch>, u64, u64) {
+    pub fn finish(mut self) -> (Vec<Launch>, u64, u64) {
+        self.finish_rows();
         (self.launches, self.weight_bytes, self.uploaded_bytes)
     }
 
@@ -208,7 +214,7 @@ impl<'a> Lowering<'a> {
     }
 
     pub fn node(&mut self, node: &Node) -> Result<(), ExecError> {
-        if is_alias(&node.op) {
+        if is_alias(&node.op) || self.rows_node(node)? {
             return Ok(());
         }
         let in_place = matches!(
@@ -222,7 +228,8 @@ impl<'a> Lowering<'a> {
                 message: "planned to write into a concatenation, which its kernel cannot".into(),
             });
         }
-        let shape = |t: TensorId| self.graph.shape(t).to_vec();
+        let (graph, block) = (self.graph, self.rows.block());
+        let shape = move |t: TensorId| rows::shape(graph, block, t);
         let out = (self.buffer_of)(node.output)?;
         match &node.op {
             Op::Act(a) => {
@@ -478,6 +485,35 @@ impl<'a> Lowering<'a> {
                 self.launches
                     .push(binary::launch(self.ctx, &node.name, &p, &a, &b, &out));
             }
+            Op::PRelu => {
+                let x = self.input(node, 0)?;
+                let slope = self.input_or_upload(node, 1)?;
+                let sx = shape(node.inputs[0]);
+                let slopes: usize = shape(node.inputs[1]).iter().product();
+                let spatial: usize = sx.get(2..).map_or(1, |s| s.iter().product());
+                if spatial >= prelu::MIN_SPATIAL {
+                    // Conv outputs: one plane per workgroup row, no per-element division.
+                    let p = prelu::PreluParams::new(&sx, slopes);
+                    self.launches
+                        .push(prelu::launch(self.ctx, &node.name, &p, &x, &slope, &out));
+                    return Ok(());
+                }
+                // Dense outputs: the slopes run along axis 1; laid out as [1, C, 1, ...] (or one
+                // value) they are the binary kernel's per-channel (or scalar) operand.
+                let mut sb = vec![1; sx.len().max(1)];
+                if let Some(c) = sb.get_mut(1) {
+                    *c = shape(node.inputs[1]).iter().product();
+                }
+                let broadcast =
+                    Broadcast::classify(&sx, &sb).ok_or_else(|| ExecError::Unsupported {
+                        node: node.name.clone(),
+                        op: node.op.kind(),
+                        message: format!("slopes {sb:?} do not fit {sx:?}"),
+                    })?;
+                let p = binary::BinaryParams::new(&sx, broadcast, BinaryOp::PRelu, (0, 0.0, 0.0));
+                self.launches
+                    .push(binary::launch(self.ctx, &node.name, &p, &x, &slope, &out));
+            }
             Op::Concat { axis } => {
                 let o = shape(node.output);
                 let outer: usize = o[..*axis].iter().product();
@@ -543,7 +579,8 @@ impl<'a> Lowering<'a> {
             | Op::RoiAlign(_)
             | Op::BoxPostprocess(_)
             | Op::ScaleBoxes { .. }
-            | Op::PasteMasks { .. } => self.detect_node(node, &out)?,
+            | Op::PasteMasks { .. }
+            | Op::KeypointDecode { .. } => self.detect_node(node, &out)?,
         }
         Ok(())
     }

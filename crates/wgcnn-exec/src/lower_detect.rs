@@ -1,5 +1,6 @@
 //! Lowering of the detection ops: [`Op::Resize`], [`Op::Permute`], [`Op::Proposals`],
-//! [`Op::RoiAlign`], [`Op::BoxPostprocess`], [`Op::ScaleBoxes`] and [`Op::PasteMasks`].
+//! [`Op::RoiAlign`], [`Op::BoxPostprocess`], [`Op::ScaleBoxes`], [`Op::PasteMasks`] and
+//! [`Op::KeypointDecode`].
 //!
 //! Proposals and box post-processing are several launches each (top-k, decode, NMS,
 //! compaction; see `wgcnn_kernels::detect`) with private scratch buffers made here, at plan
@@ -10,7 +11,7 @@ use wgcnn_graph::{Node, Op, ResizeMode};
 use wgcnn_kernels::detect::{self, BoxPostprocessDesc, ProposalsDesc};
 use wgcnn_kernels::resize::{ResizeKind, ResizeParams};
 use wgcnn_kernels::roi_align::RoiAlignDesc;
-use wgcnn_kernels::{paste_masks, permute, resize, roi_align, scale_boxes};
+use wgcnn_kernels::{keypoint_decode, paste_masks, permute, resize, roi_align, scale_boxes};
 
 use super::{Lowering, four, kernel_err};
 use crate::ExecError;
@@ -18,7 +19,9 @@ use crate::ExecError;
 impl Lowering<'_> {
     /// Records the launches of one detection-op node writing `out`.
     pub(super) fn detect_node(&mut self, node: &Node, out: &wgpu::Buffer) -> Result<(), ExecError> {
-        let shape = |i: usize| self.graph.shape(node.inputs[i]).to_vec();
+        // With the rows of a block while a per-detection head layer is lowered in blocks.
+        let (graph, block) = (self.graph, self.rows.block());
+        let shape = move |i: usize| super::rows::shape(graph, block, node.inputs[i]);
         if self.graph.tensor(node.output).numel() == 0 {
             return Ok(());
         }
@@ -147,6 +150,18 @@ impl Lowering<'_> {
                     .map_err(|e| kernel_err(node, e))?;
                 self.launches.push(paste_masks::launch(
                     self.ctx, &node.name, &p, &logits, &dets, out,
+                ));
+            }
+            Op::KeypointDecode { scale } => {
+                let (heatmaps, dets) = (
+                    self.input_or_upload(node, 0)?,
+                    self.input_or_upload(node, 1)?,
+                );
+                let [rows, joints, h, w] = four(node, &shape(0))?;
+                let p = keypoint_decode::KeypointDecodeParams::new(rows, joints, h, w, *scale)
+                    .map_err(|e| kernel_err(node, e))?;
+                self.launches.push(keypoint_decode::launch(
+                    self.ctx, &node.name, &p, &heatmaps, &dets, out,
                 ));
             }
             other => {

@@ -6,11 +6,13 @@
 //! - [`run_all`]: a whole graph, keeping every tensor (for locating a mismatch).
 //! - [`infer_roi_scale`]: torchvision's spatial scale of a feature level for [`crate::RoiAlign`].
 //! - [`PasteBox`]: the integer box `paste_masks_in_image` pastes a mask into.
+//! - [`RoiMap`], [`cubic_taps`]: the resized map and bicubic taps of `heatmaps_to_keypoints`.
 
 mod conv;
 mod conv_transpose;
 mod detect;
 mod elementwise;
+mod keypoint_decode;
 mod nms;
 mod paste_masks;
 mod pool;
@@ -19,6 +21,7 @@ mod roi_align;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use keypoint_decode::{CubicTaps, RoiMap, cubic_taps};
 pub use paste_masks::PasteBox;
 pub use roi_align::infer_roi_scale;
 
@@ -74,6 +77,7 @@ fn eval_named(node: &str, op: &Op, inputs: &[&Tensor]) -> Result<Tensor, GraphEr
         },
         Op::Add => elementwise::broadcast(x, inputs[1], |a, b| a + b),
         Op::Mul => elementwise::broadcast(x, inputs[1], |a, b| a * b),
+        Op::PRelu => elementwise::prelu(x, inputs[1]),
         Op::Concat { axis } => elementwise::concat(inputs, *axis, &out_shape),
         Op::Flatten { .. } | Op::Reshape { .. } => Tensor {
             shape: out_shape,
@@ -91,6 +95,9 @@ fn eval_named(node: &str, op: &Op, inputs: &[&Tensor]) -> Result<Tensor, GraphEr
         Op::ScaleBoxes { scale } => detect::scale_boxes(x, *scale),
         Op::PasteMasks { padding, .. } => {
             paste_masks::paste_masks(x, inputs[1], *padding, &out_shape)
+        }
+        Op::KeypointDecode { scale } => {
+            keypoint_decode::keypoint_decode(x, inputs[1], *scale, &out_shape)
         }
     };
     Ok(out)

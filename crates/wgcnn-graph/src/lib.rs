@@ -7,12 +7,15 @@
 //! - [`interp`]: a plain CPU interpreter of every op, the oracle that kernel and network tests
 //!   compare the GPU against. f32 throughout; conv and linear use a cache-blocked GEMM so whole
 //!   networks run in about a second.
+//! - [`mesh`]: CPU references of Mesh R-CNN's data-dependent mesh operators (cubify, edges,
+//!   vert_align, GraphConv).
 //! - [`passes`]: rewrites that keep results equal (BatchNorm folding, epilogue fusion).
 //!
 //! This crate never touches the GPU.
 
 mod graph;
 pub mod interp;
+pub mod mesh;
 mod op;
 pub mod passes;
 

@@ -314,6 +314,9 @@ pub enum Op {
     Add,
     /// Inputs `[a, b]`, broadcasting as [`Op::Add`] (squeeze-excitation's channel scale).
     Mul,
+    /// Inputs `[x [N, C, ...], slope [C] or [1]]`; `y = x` where `x >= 0`, else `slope[c] * x`,
+    /// the slope taken along axis 1 (PyTorch's `PReLU`, MTCNN's activation).
+    PRelu,
     /// Inputs: any number of tensors equal in every axis but `axis`.
     Concat { axis: usize },
     /// Inputs `[x]`; output `[prod(dims[..axis]), prod(dims[axis..])]`.
@@ -355,6 +358,17 @@ pub enum Op {
     /// zero elsewhere, and everywhere for unused rows (score [`INVALID_SCORE`]) and labels
     /// `>= K`.
     PasteMasks { size: [usize; 2], padding: usize },
+    /// Keypoint R-CNN's `heatmaps_to_keypoints`. Inputs `[heatmaps [N * D, J, H, W],
+    /// detections [N, D, 6]]` (rows `(x1, y1, x2, y2, score, label)`, the frame the heatmaps
+    /// were pooled in). Output `[N, D, J, 3]`: per detection and keypoint `(x, y, score)`. The
+    /// box's width and height (at least 1) give a map of `ceil(h)` x `ceil(w)` pixels, the
+    /// heatmap bicubically resized to it (PyTorch's `A = -0.75`, `align_corners=False`, border
+    /// taps clamped); at its first maximum (row-major) `(x_int, y_int)`,
+    /// `x = ((x_int + 0.5) * w / ceil(w) + x1) * scale[1]`, `y` alike with `scale[0]` (the
+    /// `resize_keypoints` factors, as [`Op::ScaleBoxes`]), `score` = the resized value there.
+    /// Unused rows (score [`INVALID_SCORE`]) and boxes wider or taller than 32768 pixels (or
+    /// NaN) give zeros.
+    KeypointDecode { scale: [f32; 2] },
 }
 
 impl Op {
@@ -371,6 +385,7 @@ impl Op {
             Op::Act(_) => "activation",
             Op::Add => "add",
             Op::Mul => "mul",
+            Op::PRelu => "prelu",
             Op::Concat { .. } => "concat",
             Op::Flatten { .. } => "flatten",
             Op::Reshape { .. } => "reshape",
@@ -385,6 +400,7 @@ impl Op {
             Op::BoxPostprocess(_) => "box_postprocess",
             Op::ScaleBoxes { .. } => "scale_boxes",
             Op::PasteMasks { .. } => "paste_masks",
+            Op::KeypointDecode { .. } => "keypoint_decode",
         }
     }
 
@@ -540,6 +556,17 @@ impl Op {
                     return Err(format!("{b:?} does not broadcast to {a:?}"));
                 }
                 Ok(a.to_vec())
+            }
+            Op::PRelu => {
+                arity(2, 2)?;
+                let (x, slope) = (inputs[0], inputs[1]);
+                let channels = x.get(1).copied().unwrap_or(1);
+                if slope != [channels] && slope != [1] {
+                    return Err(format!(
+                        "slope must be [{channels}] (axis 1 of {x:?}) or [1], got {slope:?}"
+                    ));
+                }
+                Ok(x.to_vec())
             }
             Op::Concat { axis } => {
                 if inputs.is_empty() {
@@ -731,6 +758,21 @@ impl Op {
                     ));
                 }
                 Ok(vec![dets[0], dets[1], size[0], size[1]])
+            }
+            Op::KeypointDecode { .. } => {
+                arity(2, 2)?;
+                let [rows, joints, mh, mw] = rank4(inputs[0], "heatmaps")?;
+                let dets = inputs[1];
+                if dets.len() != 3 || dets[2] != 6 || dets[0] * dets[1] != rows {
+                    return Err(format!(
+                        "expects heatmaps [N * D, J, H, W] and detections [N, D, 6]; got {:?}, {dets:?}",
+                        inputs[0]
+                    ));
+                }
+                if joints == 0 || mh == 0 || mw == 0 {
+                    return Err(format!("heatmaps must be non-empty, got {:?}", inputs[0]));
+                }
+                Ok(vec![dets[0], dets[1], joints, 3])
             }
         }
     }

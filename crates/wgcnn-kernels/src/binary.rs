@@ -1,4 +1,4 @@
-//! `binary`: `y = act(a + b)` or `y = act(a * b)` with `b` broadcast to `a` (same shape, per
+//! `binary`: `y = act(a + b)`, `y = act(a * b)` or PReLU (`a` where `a >= 0`, else `a * b`) with `b` broadcast to `a` (same shape, per
 //! channel, or scalar). Shader: `shaders/binary.wgsl`.
 
 use std::sync::Arc;
@@ -18,6 +18,8 @@ pub const SPEC: KernelSpec = KernelSpec {
 pub enum BinaryOp {
     Add,
     Mul,
+    /// `a` where `a >= 0`, else `a * b` (`b` holds the slopes, per channel or one).
+    PRelu,
 }
 
 /// How `b` is laid over `a` (numpy broadcasting restricted to what the kernel handles).
@@ -100,6 +102,7 @@ impl BinaryParams {
             op: match op {
                 BinaryOp::Add => 0,
                 BinaryOp::Mul => 1,
+                BinaryOp::PRelu => 2,
             },
             channels,
             spatial,
@@ -161,6 +164,7 @@ mod tests {
         let graph_op = match op {
             BinaryOp::Add => Op::Add,
             BinaryOp::Mul => Op::Mul,
+            BinaryOp::PRelu => Op::PRelu,
         };
         let sum = interp::eval_op(&graph_op, &[a, b]).expect("interpreter");
         let want = interp::eval_op(&Op::Act(act), &[&sum]).expect("interpreter");
@@ -240,6 +244,45 @@ mod tests {
             BinaryOp::Mul,
             Activation::Sigmoid,
         );
+    }
+
+    /// PReLU's slopes reach the kernel as `[1, C, 1, 1]` (per channel) or `[1]` (one slope);
+    /// the interpreter takes them as `[C]` along axis 1.
+    #[test]
+    fn binary_prelu_per_channel_and_single_slope_match_interpreter() {
+        let ctx = ctx();
+        let mut rng = Rng::new(47);
+        for case in 0..12 {
+            let shape: Vec<usize> = if case % 3 == 2 {
+                vec![rng.range(1, 5), rng.range(1, 130)] // after a dense layer (R-Net, O-Net)
+            } else {
+                vec![
+                    rng.range(1, 3),
+                    rng.range(1, 33),
+                    rng.range(1, 20),
+                    rng.range(1, 20),
+                ]
+            };
+            let c = shape[1];
+            let single = case % 4 == 3;
+            let slope = rng.tensor(&[if single { 1 } else { c }], 1.0);
+            let x = rng.tensor(&shape, 3.0);
+            let want = interp::eval_op(&Op::PRelu, &[&x, &slope]).expect("interpreter");
+            let mut b_shape = vec![1; shape.len()];
+            b_shape[1] = if single { 1 } else { c };
+            let broadcast = Broadcast::classify(&shape, &b_shape).expect("supported broadcast");
+            let what = format!("prelu {shape:?} slope {:?} ({broadcast:?})", slope.shape);
+            let p = BinaryParams::new(&shape, broadcast, BinaryOp::PRelu, (0, 0.0, 0.0));
+            let (xb, sb, yb) = (
+                ctx.upload("x", &x.data),
+                ctx.upload("slope", &slope.data),
+                ctx.storage("y", x.numel() as u64 * 4),
+            );
+            ctx.run(&[launch(ctx, &what, &p, &xb, &sb, &yb)])
+                .expect("run");
+            let got = Tensor::new(&shape, ctx.read(&yb, x.numel()).expect("read")).expect("shape");
+            assert_close(&what, &got, &want, 1e-6);
+        }
     }
 
     #[test]

@@ -122,6 +122,14 @@ pub struct Launch {
     pub workgroups: [u32; 3],
     /// Kept alive with the bind group.
     pub params: wgpu::Buffer,
+    /// Where set, the launch is dispatched with `dispatch_workgroups_indirect` from this buffer
+    /// (`INDIRECT` usage) at this byte offset, whose three u32 an earlier launch of the same
+    /// submission wrote from counts on the GPU (kept detections, boxes); `workgroups` is then
+    /// the grid's capacity, used only by the pipeline warm-up's zero-size dispatch.
+    pub indirect: Option<(wgpu::Buffer, u64)>,
+    /// The storage buffers bound at 1.. (handles), so [`Context::rebound`] can bind the same
+    /// launch to other ranges of them.
+    pub buffers: Vec<wgpu::Buffer>,
 }
 
 /// Adapter, device, queue and the kernel cache.
@@ -565,6 +573,47 @@ impl Context {
             bind_group,
             workgroups,
             params,
+            indirect: None,
+            buffers: buffers.iter().map(|b| (*b).clone()).collect(),
+        }
+    }
+
+    /// A copy of `l` (same kernel, params and grid, not indirect) whose bindings of the buffers
+    /// named in `ranges` cover only `(offset, size)` bytes of them: the kernel then sees that
+    /// range as the whole buffer (a block of rows of a batch). Offsets must be multiples of
+    /// the device's `min_storage_buffer_offset_alignment`.
+    pub fn rebound(&self, l: &Launch, ranges: &[(&wgpu::Buffer, u64, u64)]) -> Launch {
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: l.params.as_entire_binding(),
+        }];
+        for (i, b) in l.buffers.iter().enumerate() {
+            let resource = match ranges.iter().find(|r| r.0 == b) {
+                Some(&(_, offset, size)) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: b,
+                    offset,
+                    size: wgpu::BufferSize::new(size),
+                }),
+                None => b.as_entire_binding(),
+            };
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource,
+            });
+        }
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&l.label),
+            layout: &l.kernel.layout,
+            entries: &entries,
+        });
+        Launch {
+            label: l.label.clone(),
+            kernel: l.kernel.clone(),
+            bind_group,
+            workgroups: l.workgroups,
+            params: l.params.clone(),
+            indirect: None,
+            buffers: l.buffers.clone(),
         }
     }
 
@@ -685,11 +734,14 @@ impl Drop for Context {
     }
 }
 
-/// Sets pipeline and bind group and dispatches one launch.
+/// Sets pipeline and bind group and dispatches one launch (indirectly where it says so).
 pub fn encode_launch(pass: &mut wgpu::ComputePass<'_>, l: &Launch) {
     pass.set_pipeline(&l.kernel.pipeline);
     pass.set_bind_group(0, &l.bind_group, &[]);
-    pass.dispatch_workgroups(l.workgroups[0], l.workgroups[1], l.workgroups[2]);
+    match &l.indirect {
+        Some((args, offset)) => pass.dispatch_workgroups_indirect(args, *offset),
+        None => pass.dispatch_workgroups(l.workgroups[0], l.workgroups[1], l.workgroups[2]),
+    }
 }
 
 /// Maps `buffers` (MAP_READ, already written by a submitted copy), waits, and returns their

@@ -7,6 +7,13 @@
 //! - [`box_postprocess`]: `RoIHeads.postprocess_detections` — softmax ([`crate::softmax`]),
 //!   per class sort, decode, filter, NMS per class, best `detections_per_img`.
 //!
+//! - [`rows`]: indirect dispatch arguments for a head's launches on blocks of rows, from how
+//!   many leading rows of a detection (or proposal) tensor are kept (`wgcnn-exec`'s
+//!   `lower_rows.rs` runs the mask, keypoint and box heads only on those).
+//!
+//! - [`faces`]: MTCNN's cascade around its nets (pyramid from the 8-bit photo, candidates, NMS
+//!   per level and over levels, crops, R-Net's and O-Net's post-processing with 'Min' NMS).
+//!
 //! NMS (shared): [`crate::nms_offsets`] (torchvision's batched-NMS path choice),
 //! [`crate::nms_mask`] (IoU bitmask in parallel), [`crate::nms_walk`] (the sequential walk, one
 //! invocation per level or class) and [`crate::nms_gather`] (merge of the kept lists by score
@@ -14,11 +21,13 @@
 //!
 //! Scratch buffers are made here, at plan time, and live as long as the launches' bind groups.
 
+pub mod faces;
 #[cfg(test)]
 mod nan_tests;
 mod nms;
 mod postprocess;
 mod proposals;
+pub mod rows;
 #[cfg(test)]
 mod tests;
 

@@ -162,6 +162,7 @@ fn rows() -> Vec<(&'static str, RustParams)> {
             pad_top, pad_left, pad_bottom, pad_right, mode, count_include_pad, channels,
             out_c_total, out_c_offset, _pad => [_pad0, _pad1],
         ])),
+        ("prelu", params!(crate::prelu::PreluParams, [spatial, channels, planes, single])),
         ("adaptive_avgpool2d", params!(crate::adaptive_avgpool2d::AdaptiveAvgPool2dParams, [
             total, height, width, out_height, out_width, cooperative, _pad0, _pad1,
         ])),
@@ -181,6 +182,27 @@ fn rows() -> Vec<(&'static str, RustParams)> {
         ])),
         ("paste_masks", params!(crate::paste_masks::PasteMasksParams, [
             total, height, width, classes, mask, padding, scale, _pad,
+        ])),
+        ("mesh_occupancy", mesh_params()),
+        ("mesh_fallback", mesh_params()),
+        ("mesh_cubify_count", mesh_params()),
+        ("mesh_cubify_faces", mesh_params()),
+        ("mesh_cubify_verts", mesh_params()),
+        ("mesh_cubify_remap", mesh_params()),
+        ("mesh_scan_local", mesh_params()),
+        ("mesh_scan_sums", mesh_params()),
+        ("mesh_scan_add", mesh_params()),
+        ("mesh_edge_count", mesh_params()),
+        ("mesh_edges", mesh_params()),
+        ("mesh_project", mesh_params()),
+        ("mesh_vert_align", mesh_params()),
+        ("mesh_bottleneck", mesh_params()),
+        ("mesh_gconv_linear", mesh_params()),
+        ("mesh_gconv_gather", mesh_params()),
+        ("mesh_offset", mesh_params()),
+        ("mesh_dispatch_args", mesh_params()),
+        ("keypoint_decode", params!(crate::keypoint_decode::KeypointDecodeParams, [
+            groups, joints, height, width, scale_y, scale_x, _pad0, _pad1,
         ])),
         ("conv_transpose2d", params!(crate::conv_transpose2d::ConvTranspose2dParams, [
             total, channels, height, width, out_channels, out_height, out_width, group_in,
@@ -218,11 +240,42 @@ fn rows() -> Vec<(&'static str, RustParams)> {
             slots, _pad => [_pad0, _pad1, _pad2],
         ])),
         ("nms_mask", params!(crate::nms_mask::NmsMaskParams, [
-            kmax, words, groups, group_offset, trick_max, _pad => [_pad0, _pad1], thresh,
+            kmax, words, groups, group_offset, trick_max, mode, _pad, thresh,
         ])),
         ("nms_walk", params!(crate::nms_walk::NmsWalkParams, [segments, kmax, words, cap])),
+        ("face_pyramid", params!(crate::detect::faces::FacePyramidParams, [
+            height, width, out_height, out_width, row0, rows, split, _pad,
+        ])),
+        ("face_candidates", params!(crate::detect::faces::FaceCandidatesParams, [
+            kmax, levels, _pad => [_pad0, _pad1],
+        ])),
+        ("face_merge", params!(crate::detect::faces::FaceMergeParams, [
+            count, slots, _pad => [_pad0, _pad1],
+        ])),
+        ("face_boxes", params!(crate::detect::faces::FaceBoxesParams, [
+            rows, cap, height, width, extra, _pad => [_pad0, _pad1, _pad2],
+        ])),
+        ("face_select", params!(crate::detect::faces::FaceSelectParams, [
+            slots, count, _pad => [_pad0, _pad1],
+        ])),
+        ("face_landmarks", params!(crate::detect::faces::FaceLandmarksParams, [
+            slots, count, _pad => [_pad0, _pad1],
+        ])),
+        ("face_output", params!(crate::detect::faces::FaceOutputParams, [
+            rows, slots, _pad => [_pad0, _pad1],
+        ])),
+        ("face_dispatch", params!(crate::detect::faces::FaceDispatchParams, [
+            entries, chunk, _pad => [_pad0, _pad1],
+        ])),
+        ("face_rows", params!(crate::detect::faces::FaceRowsParams, [first, rows, width, mode])),
+        ("face_crops", params!(crate::detect::faces::FaceCropsParams, [
+            height, width, size, rows, first, split, _pad => [_pad0, _pad1],
+        ])),
         ("nms_gather", params!(crate::nms_gather::NmsGatherParams, [
             groups, images, kmax, cap, out_cap, row_width, label_offset, _pad,
+        ])),
+        ("detect_rows_args", params!(crate::detect::rows::RowsArgsParams, [
+            total_rows, width, score_col, entries,
         ])),
     ]
 }
@@ -520,4 +573,16 @@ fn layout_check_reports_renamed_extra_and_unaligned_members() {
             "{want}: {errors:?}"
         );
     }
+}
+
+/// The one params struct of every `mesh_*` kernel (`shaders/lib/mesh.wgsl`).
+#[rustfmt::skip]
+fn mesh_params() -> RustParams {
+    params!(crate::mesh::MeshParams, [
+        n, count_slot, flags, act, dim_d, dim_h, dim_w, thresh, in_f, out_f, ld_x, ld_y, col_x,
+        col_y, map_c, map_h, map_w, col_map, n_deltas, slot2, aux0, aux1,
+        deltas => [d0, d1, d2, d3, d4, d5, d6, d7, d8],
+        _pad => [_pad0, _pad1, _pad2, _pad3, _pad4],
+        k => [k0, k1, k2, k3, k4, k5, k6, k7, k8, k9, k10, k11, k12, k13, k14, k15],
+    ])
 }

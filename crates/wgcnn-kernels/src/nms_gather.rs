@@ -28,7 +28,7 @@ pub struct NmsGatherParams {
     pub kmax: u32,
     pub cap: u32,
     pub out_cap: u32,
-    /// 5: `(box, score)`; 6: `(box, score, label)`.
+    /// 5: `(box, score)`; 6: `(box, score, label)`; 7: `(box, score, label, slot)`.
     pub row_width: u32,
     pub label_offset: u32,
     pub _pad: u32,

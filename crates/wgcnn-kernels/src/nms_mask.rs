@@ -22,7 +22,9 @@ pub struct NmsMaskParams {
     pub groups: u32,
     pub group_offset: u32,
     pub trick_max: u32,
-    pub _pad: [u32; 2],
+    /// 0: IoU; 1: MTCNN's 'Min' overlap (intersection over the smaller box, +1 widths).
+    pub mode: u32,
+    pub _pad: u32,
     /// From [`threshold_for_f32_compare`].
     pub thresh: f32,
 }

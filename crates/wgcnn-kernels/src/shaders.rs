@@ -161,6 +161,7 @@ libs! {
     "subgroup",
     "index",
     "sample",
+    "mesh",
 }
 
 shaders! {
@@ -179,6 +180,7 @@ shaders! {
     POOL2D = "pool2d";
     ADAPTIVE_AVGPOOL2D = "adaptive_avgpool2d";
     BINARY = "binary", "index", "activation";
+    PRELU = "prelu";
     COPY_CHANNELS = "copy_channels", "index";
     LRN = "lrn", "index";
     SOFTMAX = "softmax";
@@ -195,9 +197,39 @@ shaders! {
     NMS_MASK = "nms_mask";
     NMS_WALK = "nms_walk";
     NMS_GATHER = "nms_gather";
+    DETECT_ROWS_ARGS = "detect_rows_args";
     ARGMAX2D = "argmax2d", "index", "sample";
     CONV_TRANSPOSE2D = "conv_transpose2d", "activation";
     PASTE_MASKS = "paste_masks", "activation";
+    MESH_OCCUPANCY = "mesh_occupancy", "index", "mesh";
+    MESH_FALLBACK = "mesh_fallback", "index", "mesh";
+    MESH_CUBIFY_COUNT = "mesh_cubify_count", "index", "mesh";
+    MESH_CUBIFY_FACES = "mesh_cubify_faces", "index", "mesh";
+    MESH_CUBIFY_VERTS = "mesh_cubify_verts", "index", "mesh";
+    MESH_CUBIFY_REMAP = "mesh_cubify_remap", "index", "mesh";
+    MESH_SCAN_LOCAL = "mesh_scan_local", "mesh";
+    MESH_SCAN_SUMS = "mesh_scan_sums", "mesh";
+    MESH_SCAN_ADD = "mesh_scan_add", "index", "mesh";
+    MESH_EDGE_COUNT = "mesh_edge_count", "index", "mesh";
+    MESH_EDGES = "mesh_edges", "index", "mesh";
+    MESH_PROJECT = "mesh_project", "index", "mesh";
+    MESH_VERT_ALIGN = "mesh_vert_align", "index", "mesh";
+    MESH_BOTTLENECK = "mesh_bottleneck", "mesh", "activation";
+    MESH_GCONV_LINEAR = "mesh_gconv_linear", "mesh";
+    MESH_GCONV_GATHER = "mesh_gconv_gather", "index", "mesh", "activation";
+    MESH_OFFSET = "mesh_offset", "index", "mesh", "activation";
+    MESH_DISPATCH_ARGS = "mesh_dispatch_args", "mesh";
+    KEYPOINT_DECODE = "keypoint_decode";
+    FACE_PYRAMID = "face_pyramid";
+    FACE_CANDIDATES = "face_candidates";
+    FACE_MERGE = "face_merge";
+    FACE_BOXES = "face_boxes";
+    FACE_CROPS = "face_crops";
+    FACE_SELECT = "face_select";
+    FACE_LANDMARKS = "face_landmarks";
+    FACE_OUTPUT = "face_output";
+    FACE_DISPATCH = "face_dispatch";
+    FACE_ROWS = "face_rows";
 }
 
 #[cfg(test)]

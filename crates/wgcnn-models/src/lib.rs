@@ -30,8 +30,10 @@
 
 pub mod classify;
 pub mod detect;
+pub mod faces;
 mod info;
 pub mod layers;
+pub mod mesh;
 mod registry;
 pub mod segment;
 

@@ -131,6 +131,32 @@ impl std::fmt::Debug for Classifier {
     }
 }
 
+/// A classifier's raw outputs for a batch: `[n, classes]` each, row-major.
+#[derive(Clone, Debug)]
+pub struct Scores {
+    pub logits: Tensor,
+    pub probabilities: Tensor,
+}
+
+impl Scores {
+    /// The first `n` rows of a plan's `[logits, probabilities]` outputs.
+    fn from_outputs(out: Vec<Tensor>, n: usize) -> Result<Scores, Error> {
+        let [logits, probabilities]: [Tensor; 2] = out
+            .try_into()
+            .map_err(|_| Error::Internal("a classifier plan has two outputs"))?;
+        let rows = |mut t: Tensor| {
+            let classes = t.shape.get(1).copied().unwrap_or(0);
+            t.data.truncate(n * classes);
+            t.shape = vec![n, classes];
+            t
+        };
+        Ok(Scores {
+            logits: rows(logits),
+            probabilities: rows(probabilities),
+        })
+    }
+}
+
 /// Preprocessing for a model that carries none (ONNX): ImageNet mean/std, bilinear resize to
 /// `size * 256 / 224`, center crop `size`.
 pub fn onnx_default_transform(channels: usize, size: usize) -> Transform {
@@ -368,6 +394,25 @@ impl Classifier {
     pub fn logits(&self, input: &Tensor) -> Result<Tensor, Error> {
         let mut out = self.full.plan.run(std::slice::from_ref(input))?;
         Ok(out.swap_remove(0))
+    }
+
+    /// Logits and softmax probabilities (both computed on the GPU, `[batch, classes]`) of an
+    /// already preprocessed input `[batch, C, H, W]` at the full batch size.
+    pub fn scores(&self, input: &Tensor) -> Result<Scores, Error> {
+        let out = self.full.plan.run(std::slice::from_ref(input))?;
+        Scores::from_outputs(out, self.batch)
+    }
+
+    /// Logits and softmax probabilities `[images.len(), classes]` of up to
+    /// [`Classifier::batch`] images, in one GPU submission: what a server returns as tensors.
+    pub fn scores_batch(&self, images: &[RgbImage]) -> Result<(Scores, Timings), Error> {
+        let (out, timings, _) = self.run_images(images)?;
+        Ok((Scores::from_outputs(out, images.len())?, timings))
+    }
+
+    /// Class names by index (`class K` where the model has none).
+    pub fn labels(&self) -> &[String] {
+        &self.labels
     }
 
     /// The plan for `n` images: the full one, or one of exactly `n` images where the network

@@ -15,6 +15,10 @@
 //! detections to the photo (`ScaleBoxes`) and pastes their masks there (`PasteMasks`), in the
 //! same submission; only the boxes and the pasted masks of the first rows are read back, and
 //! each mask is thresholded and kept as COCO RLE ([`Mask`]).
+//!
+//! Keypoint R-CNN decodes its keypoints in the network (`KeypointDecode`, in the resized frame
+//! its boxes come out in); they are read back with the boxes (17 x 3 floats a detection) and
+//! scaled to the photo as the boxes are.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -33,6 +37,34 @@ use crate::{Engine, Error};
 
 /// COCO's 91 category names in torchvision's label order (`__background__` first, `N/A` gaps).
 pub const COCO_LABELS: &str = include_str!("../assets/coco91.txt");
+
+/// COCO's 17 person keypoint names in torchvision's (and COCO's) order, one a line: `nose`,
+/// `left_eye`, ..., `right_ankle`; the order of [`Detection::keypoints`].
+pub const COCO_PERSON_KEYPOINTS: &str = include_str!("../assets/coco_person_keypoints.txt");
+
+/// COCO's person skeleton (`person_keypoints` category `skeleton`, made 0-based): the pairs of
+/// [`COCO_PERSON_KEYPOINTS`] indices joined by a line, for [`crate::draw::draw_keypoints`].
+pub const COCO_PERSON_SKELETON: [(usize, usize); 19] = [
+    (15, 13),
+    (13, 11),
+    (16, 14),
+    (14, 12),
+    (11, 12),
+    (5, 11),
+    (6, 12),
+    (5, 6),
+    (5, 7),
+    (6, 8),
+    (7, 9),
+    (8, 10),
+    (1, 2),
+    (0, 1),
+    (0, 2),
+    (1, 3),
+    (2, 4),
+    (3, 5),
+    (4, 6),
+];
 
 /// How many network plans (resized sizes) a detector keeps; the least recently used goes first.
 /// They share one copy of the weights on the GPU ([`wgcnn_exec::WeightCache`]), so a plan costs
@@ -72,6 +104,10 @@ pub struct Detection {
     /// and past the first detections (best first) whose f32 masks fit in 64 MiB and one buffer
     /// binding: 54 at 640x480, all 100 up to 409x409.
     pub mask: Option<Mask>,
+    /// `[x, y, score]` per keypoint in the photo's pixels, in [`COCO_PERSON_KEYPOINTS`] order
+    /// (Keypoint R-CNN models; `None` for the others). The score is the keypoint's heatmap
+    /// logit (torchvision's `keypoints_scores`), not a probability.
+    pub keypoints: Option<Vec<[f32; 3]>>,
 }
 
 /// A binary instance mask (mask probability > 0.5, torchvision's threshold) at the photo's
@@ -165,6 +201,9 @@ pub struct Detector {
     gpu_weights: Arc<wgcnn_exec::WeightCache>,
     /// The network's `roi_heads.mask_logits` shape `[D, K, M, M]` for Mask R-CNN models.
     mask_logits: Option<[usize; 4]>,
+    /// Keypoints per detection for Keypoint R-CNN models (the network's second output
+    /// `[1, D, J, 3]`).
+    keypoints: Option<usize>,
 }
 
 /// Wall time of the stages of one [`Detector::detect_timed`] call.
@@ -207,6 +246,7 @@ impl Detector {
             networks: Mutex::new(Lru::new(PLAN_CACHE)),
             gpu_weights: wgcnn_exec::WeightCache::new(),
             mask_logits: None,
+            keypoints: None,
         };
         // Check every key and shape now, at a small size, so a wrong checkpoint fails at load.
         let mut probe = info.graph_with(
@@ -226,6 +266,9 @@ impl Detector {
         detector.mask_logits = probe
             .find("roi_heads.mask_logits")
             .and_then(|id| <[usize; 4]>::try_from(probe.shape(id)).ok());
+        detector.keypoints = probe
+            .find("keypoints")
+            .and_then(|id| probe.shape(id).get(2).copied());
         Ok(detector)
     }
 
@@ -284,7 +327,11 @@ impl Detector {
                 prepare(encoder);
                 Self::encode_front(encoder, front, network);
             })?;
-            return Ok(self.decode(&out[0].data, front, None));
+            let keypoints = self
+                .keypoints
+                .zip(out.get(1))
+                .map(|(j, k)| (j, &k.data[..]));
+            return Ok(self.decode(&out[0].data, front, None, keypoints));
         };
         // Submissions run in queue order, so the network's outputs are copied into this
         // photo size's back before another submission can run the (shared) network again.
@@ -306,7 +353,7 @@ impl Detector {
         let [rows, masks] = out.as_slice() else {
             return Err(Error::Internal("mask back plan has two outputs"));
         };
-        Ok(self.decode(&rows.data, front, Some((back, &masks.data))))
+        Ok(self.decode(&rows.data, front, Some((back, &masks.data)), None))
     }
 
     /// Records the front's normalize + resize and the copy of its output into the network's
@@ -526,12 +573,15 @@ impl Detector {
     /// pixels. Without a back the rows are in the resized image's pixels: torchvision's
     /// `resize_boxes` (f32 factors, as its `ScaleBoxes` node computes them) first; with one the
     /// back's `ScaleBoxes` did that on the GPU, and `masks` holds its pasted probabilities.
-    /// Then the shrink of huge photos (masks upsampled, nearest, to the photo).
+    /// Then the shrink of huge photos (masks upsampled, nearest, to the photo). `keypoints`
+    /// (keypoints per row, the network's `[1, D, J, 3]` in the resized frame) are scaled as the
+    /// boxes.
     fn decode(
         &self,
         rows: &[f32],
         front: &FrontPlan,
         masks: Option<(&BackPlan, &[f32])>,
+        keypoints: Option<(usize, &[f32])>,
     ) -> Vec<Detection> {
         let [sy, sx] = if masks.is_some() {
             [1.0, 1.0]
@@ -549,6 +599,15 @@ impl Detector {
                     let p = probs.get(i * w * h..(i + 1) * w * h)?;
                     (i < back.rows).then(|| self.mask_at_photo_size(p, w, h, front))
                 });
+                let keypoints = keypoints.and_then(|(j, all)| {
+                    let row = all.get(i * j * 3..(i + 1) * j * 3)?;
+                    let scaled = row.chunks_exact(3);
+                    Some(
+                        scaled
+                            .map(|k| [k[0] * sx * kx, k[1] * sy * ky, k[2]])
+                            .collect(),
+                    )
+                });
                 Detection {
                     label: self
                         .labels
@@ -564,6 +623,7 @@ impl Detector {
                         r[3] * sy * ky,
                     ],
                     mask,
+                    keypoints,
                 }
             })
             .collect()

@@ -494,6 +494,7 @@ mod tests {
             score,
             bbox,
             mask: None,
+            keypoints: None,
         }
     }
 

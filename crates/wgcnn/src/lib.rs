@@ -19,8 +19,10 @@ mod classifier;
 mod detector;
 pub mod draw;
 mod engine;
+mod faces;
 mod image;
 mod lru;
+mod mesh;
 pub mod rle;
 mod segmenter;
 
@@ -28,12 +30,23 @@ use std::path::PathBuf;
 
 pub use classifier::{
     Classifier, ClassifierOptions, DEFAULT_MODEL, DEFAULT_WEIGHTS, IMAGENET_LABELS, Prediction,
-    Timings, default_weights, model_transform, onnx_default_transform,
+    Scores, Timings, default_weights, model_transform, onnx_default_transform,
 };
-pub use detector::{COCO_LABELS, DetectTimings, Detection, Detector, DetectorOptions, Mask};
+pub use detector::{
+    COCO_LABELS, COCO_PERSON_KEYPOINTS, COCO_PERSON_SKELETON, DetectTimings, Detection, Detector,
+    DetectorOptions, Mask,
+};
 pub use draw::class_color;
 pub use engine::{AdapterReport, Engine, EngineOptions, adapters};
+pub use faces::{
+    FACE_LANDMARKS, FACE_MODEL, Face, FaceDetector, FaceDetectorOptions, FaceTimings,
+    MTCNN_WEIGHTS, extract_face,
+};
 pub use image::{ImageError, RgbImage};
+pub use mesh::{
+    MESH_INPUT_SIZE, MESH_MODEL, MeshOutput, MeshPredictor, MeshPredictorOptions, MeshRequest,
+    MeshStage, MeshTimings, VOXMESH_R50_URL, render_wireframe,
+};
 pub use segmenter::{
     ClassShare, SegmentTimings, Segmentation, Segmenter, SegmenterOptions, VOC_LABELS,
     draw_segmentation, voc_color,

@@ -23,6 +23,26 @@ pub(super) fn batch_norm(x: &Tensor, p: [&Tensor; 4], eps: f32) -> Tensor {
     }
 }
 
+/// PReLU: `x` where `x >= 0`, else `slope[c] * x`, `c` the index along axis 1 (a one-element
+/// slope serves every channel; shapes checked by `Op::infer`).
+pub(super) fn prelu(x: &Tensor, slope: &Tensor) -> Tensor {
+    let c = x.shape.get(1).copied().unwrap_or(1).max(1);
+    let inner: usize = x.shape.get(2..).map_or(1, |s| s.iter().product());
+    let mut out = x.data.clone();
+    for (i, plane) in out.chunks_exact_mut(inner.max(1)).enumerate() {
+        let a = slope.data[if slope.data.len() == 1 { 0 } else { i % c }];
+        for v in plane.iter_mut() {
+            if *v < 0.0 {
+                *v *= a;
+            }
+        }
+    }
+    Tensor {
+        shape: x.shape.clone(),
+        data: out,
+    }
+}
+
 /// `f(a, b)` with `b` broadcast to `a`'s shape by numpy rules (checked by `Op::infer`).
 pub(super) fn broadcast(a: &Tensor, b: &Tensor, f: impl Fn(f32, f32) -> f32) -> Tensor {
     let data = if a.shape == b.shape {

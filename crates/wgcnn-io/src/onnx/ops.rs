@@ -25,6 +25,7 @@ pub(crate) const SUPPORTED_OPS: &[&str] = &[
     "Gemm",
     "MatMul",
     "Relu",
+    "PRelu",
     "Clip",
     "Sigmoid",
     "HardSigmoid",
@@ -108,6 +109,7 @@ pub(crate) fn import_node(
             "MatMul" => nn::matmul(imp, node, &name)?,
             "ReduceMean" => nn::reduce_mean(imp, node, &attrs, info, &name)?,
             "Add" | "Sub" | "Mul" | "Div" => binary(imp, node, &name)?,
+            "PRelu" => prelu(imp, node, &name)?,
             "Sum" => sum(imp, node, &name)?,
             "Concat" => concat(imp, node, &attrs, &name)?,
             "Flatten" => {
@@ -260,6 +262,35 @@ fn binary(imp: &mut Importer, node: &NodeProto, name: &str) -> Result<Value, Nod
             }
         }
     }
+}
+
+/// PRelu with constant slopes, one per channel (axis 1; PyTorch exports them `[C, 1, 1]`) or
+/// one for all, onto [`Op::PRelu`] with the slopes flattened to `[C]` / `[1]`.
+fn prelu(imp: &mut Importer, node: &NodeProto, name: &str) -> Result<Value, NodeError> {
+    let x = imp.graph_input(node, 0)?;
+    let sx = imp.b.shape(x).to_vec();
+    let slope = imp.host(node, 1)?.ok_or_else(|| {
+        NodeError::Unsupported("PRelu with run-time slopes (only constant slopes)".into())
+    })?;
+    let n: usize = slope.shape.iter().product();
+    // Numpy-aligned to x, the slopes may only vary along axis 1.
+    let lead = sx.len().checked_sub(slope.shape.len());
+    let per_channel = lead.is_some_and(|lead| {
+        sx.len() >= 2
+            && slope
+                .shape
+                .iter()
+                .enumerate()
+                .all(|(i, &d)| d == 1 || (lead + i == 1 && d == sx[1]))
+    });
+    if n != 1 && !per_channel {
+        return Err(NodeError::Unsupported(format!(
+            "PRelu slopes {:?} on {sx:?}: only one slope per channel (axis 1) or a single slope",
+            slope.shape
+        )));
+    }
+    let s = imp.derived_const(&node.input[1], &[n], slope.to_f32())?;
+    Ok(Value::Graph(imp.node(name, Op::PRelu, &[x, s])?))
 }
 
 /// Sum of any number of inputs as a chain of Adds.

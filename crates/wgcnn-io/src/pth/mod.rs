@@ -10,8 +10,10 @@
 //! its raw bytes.
 //!
 //! The saved object may be a state dict, or a dict holding one under `state_dict`,
-//! `model_state_dict`, `model`, `module`, `net` or `network` (training checkpoints); a `module.`
-//! prefix on every key (DataParallel) is removed.
+//! `model_state_dict`, `model`, `module`, `net` or `network` (training checkpoints), or under
+//! `best_states` → `model` (meshrcnn's `Checkpoint`, whose released models load as
+//! `torch.load(f)["best_states"]["model"]`). A `module.` prefix on every key (DataParallel,
+//! DistributedDataParallel) is removed, repeatedly while every key still has one.
 
 mod archive;
 mod pickle;
@@ -41,6 +43,14 @@ const NESTED_KEYS: [&str; 6] = [
     "net",
     "network",
 ];
+
+/// Two-level paths to the state dict, tried after [`NESTED_KEYS`]: meshrcnn's `Checkpoint`
+/// saves `{"best_states": {"model": state_dict, "optim": ..., ...}, "latest_states": ..., "t":
+/// ..., ...}` and its evaluation loads `best_states.model` (`tools/train_net_shapenet.py`).
+const NESTED_PATHS: [[&str; 2]; 1] = [["best_states", "model"]];
+
+/// The prefix DataParallel wrappers add to every key.
+const WRAPPER_PREFIX: &str = "module.";
 
 /// Whether `head` (the first bytes of a file) starts like a legacy checkpoint.
 pub(crate) fn looks_like_legacy(head: &[u8]) -> bool {
@@ -209,13 +219,17 @@ impl PthFile {
                 reason: "the state dict holds no tensors".into(),
             });
         }
-        let strip = entries.iter().all(|(k, _)| k.starts_with("module."));
+        // Only a prefix shared by every key is a wrapper's: a model may name a submodule
+        // `module`. Wrappers nest (DataParallel around DistributedDataParallel), so repeat.
+        let mut strip = 0;
+        while entries
+            .iter()
+            .all(|(k, _)| k[strip..].starts_with(WRAPPER_PREFIX))
+        {
+            strip += WRAPPER_PREFIX.len();
+        }
         for (key, (storage, t)) in entries {
-            let key = if strip {
-                key["module.".len()..].to_string()
-            } else {
-                key
-            };
+            let key = key[strip..].to_string();
             let t = place(&self.storages, &storage, t)
                 .map_err(|e| corrupt(format!("tensor {key:?}: {e}")))?;
             if self.tensors.insert(key.clone(), t).is_some() {
@@ -400,14 +414,10 @@ fn find_state_dict(pk: &Pickle) -> Result<&[(Id, Id)], String> {
     match pk.node(pk.root) {
         Node::Dict(items) if has_tensors(items) => Ok(items),
         Node::Dict(items) => {
-            for want in NESTED_KEYS {
-                let found = items.iter().find(|&&(k, _)| pk.str(k) == Some(want));
-                if let Some(&(_, v)) = found {
-                    if let Node::Dict(inner) = pk.node(v) {
-                        if has_tensors(inner) {
-                            return Ok(inner);
-                        }
-                    }
+            let paths = NESTED_KEYS.iter().map(std::slice::from_ref);
+            for path in paths.chain(NESTED_PATHS.iter().map(|p| &p[..])) {
+                if let Some(inner) = dict_at(pk, items, path).filter(|d| has_tensors(d)) {
+                    return Ok(inner);
                 }
             }
             let keys: Vec<String> = items
@@ -418,10 +428,12 @@ fn find_state_dict(pk: &Pickle) -> Result<&[(Id, Id)], String> {
                         .map_or_else(|| pk.describe(k), |s| format!("{s:?}"))
                 })
                 .collect();
+            let nested: Vec<String> = NESTED_PATHS.iter().map(|p| p.join(".")).collect();
             Err(format!(
-                "no state dict found: the saved dict has keys [{}] and none of them ({}) holds a dict of tensors",
+                "no state dict found: the saved dict has keys [{}] and none of {}, {} holds a dict of tensors",
                 keys.join(", "),
-                NESTED_KEYS.join(", ")
+                NESTED_KEYS.join(", "),
+                nested.join(", ")
             ))
         }
         Node::Object { .. } => Err(format!(
@@ -433,6 +445,18 @@ fn find_state_dict(pk: &Pickle) -> Result<&[(Id, Id)], String> {
             pk.describe(pk.root)
         )),
     }
+}
+
+/// The dict reached from `items` by following the string keys of `path`.
+fn dict_at<'p>(pk: &'p Pickle, mut items: &'p [(Id, Id)], path: &[&str]) -> Option<&'p [(Id, Id)]> {
+    for want in path {
+        let &(_, v) = items.iter().find(|&&(k, _)| pk.str(k) == Some(want))?;
+        match pk.node(v) {
+            Node::Dict(inner) => items = inner,
+            _ => return None,
+        }
+    }
+    Some(items)
 }
 
 /// `_rebuild_tensor_v2(storage, offset, size, stride, ...)`.
@@ -567,3 +591,5 @@ fn gather(src: &[f32], offset: usize, shape: &[usize], stride: &[usize]) -> Opti
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod torch_writer;

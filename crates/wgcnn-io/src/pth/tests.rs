@@ -1,5 +1,6 @@
 use std::fs;
 
+use super::torch_writer::{Pickler, torch_legacy, torch_zip, write_zip};
 use super::*;
 use crate::fixture_path;
 use crate::rule::rule_tensor;
@@ -180,47 +181,6 @@ fn pth_truncated_and_bit_flipped_checkpoints_never_panic() {
             "{name}: truncations {rej_t} rejected; bit flips {rej_f} rejected, {ok_f} still open"
         );
     }
-}
-
-/// A stored zip of `(name, data)` entries, as torch writes them (minus alignment padding).
-fn write_zip(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    for (name, data) in files {
-        let offset = out.len() as u32;
-        let header = |sig: u32, central_fields: bool| {
-            let mut h = sig.to_le_bytes().to_vec();
-            if central_fields {
-                h.extend(20u16.to_le_bytes()); // version made by
-            }
-            h.extend([20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // version, flags, method, time, date, crc
-            h.extend((data.len() as u32).to_le_bytes());
-            h.extend((data.len() as u32).to_le_bytes());
-            h.extend((name.len() as u16).to_le_bytes());
-            h.extend(0u16.to_le_bytes()); // extra
-            if central_fields {
-                h.extend([0; 8]); // comment len, disk, internal attrs, external attrs (2 of 4)
-                h.extend([0; 2]);
-                h.extend(offset.to_le_bytes());
-            }
-            h.extend(name.as_bytes());
-            h
-        };
-        let local = header(0x0403_4b50, false);
-        central.extend(header(0x0201_4b50, true));
-        out.extend(local);
-        out.extend(*data);
-    }
-    let cd_offset = out.len() as u32;
-    out.extend(&central);
-    out.extend(0x0605_4b50u32.to_le_bytes());
-    out.extend([0; 4]);
-    out.extend((files.len() as u16).to_le_bytes());
-    out.extend((files.len() as u16).to_le_bytes());
-    out.extend((central.len() as u32).to_le_bytes());
-    out.extend(cd_offset.to_le_bytes());
-    out.extend([0; 2]);
-    out
 }
 
 /// Pickle text helpers: `X` strings and `c` globals.
@@ -549,6 +509,157 @@ fn pth_file_of_broken_end_records_is_refused_within_the_read_budget() {
     println!("refused in {:?}: {err}", start.elapsed());
     assert!(
         err.contains("eocds.pth") && err.contains("broken end-of-directory records"),
+        "{err}"
+    );
+}
+
+/// meshrcnn's `Checkpoint.to_dict(include_states=True)` as `torch.save` writes it
+/// (`shapenet/utils/checkpoint.py`): bookkeeping, then `latest_states`, `latest_states_ts`,
+/// `best_states`, `best_states_ts`, each `{"model", "optim", "lr_scheduler"}`. `latest` and
+/// `best` hold different weights here so the test sees which one loads; `best_states_ts["model"]`
+/// is the best state dict again (meshrcnn's `store_state` stores the state there, not `t`), a
+/// shared reference in the pickle.
+fn meshrcnn_checkpoint(
+    legacy: bool,
+    keys: &[&str],
+    best: &[Vec<f32>],
+    latest: &[Vec<f32>],
+) -> Vec<u8> {
+    let shape = |v: &Vec<f32>| vec![v.len()];
+    let shapes: Vec<Vec<usize>> = best.iter().map(shape).collect();
+    let mut p = Pickler::new(legacy);
+    p.dict();
+    p.str("t").int(12000).str("epoch").int(25);
+    p.str("metrics")
+        .dict()
+        .str("loss")
+        .list()
+        .float(0.5)
+        .float(0.25)
+        .appends();
+    p.set_items()
+        .str("metrics_ts")
+        .dict()
+        .str("loss")
+        .list()
+        .int(20)
+        .int(40);
+    p.appends().set_items();
+    p.str("data")
+        .dict()
+        .str("iter_per_epoch")
+        .int(480)
+        .set_items();
+    p.str("early_stop_metric").str("val_F1@0.300000");
+    p.str("with_model_path")
+        .str("output/checkpoint_with_model.pt");
+    p.str("no_model_path").str("output/checkpoint_no_model.pt");
+    p.str("restarts").list().appends();
+    let mut best_slot = 0;
+    for (name, values) in [("latest_states", latest), ("best_states", best)] {
+        p.str(name).dict().str("model");
+        let tensors = keys.iter().zip(&shapes).zip(values);
+        let slot = p.state_dict(tensors.map(|((k, s), v)| (*k, &s[..], &v[..])));
+        if name == "best_states" {
+            best_slot = slot;
+        }
+        // SGD's state dict: momentum buffers keyed by parameter index, and its groups.
+        p.str("optim").dict().str("state").dict().int(0).dict();
+        p.str("momentum_buffer").tensor(&[2], &[0.125, -0.125]);
+        p.set_items().set_items().str("param_groups").list().dict();
+        p.str("lr")
+            .float(0.02)
+            .str("params")
+            .list()
+            .int(0)
+            .appends();
+        p.set_items().appends().set_items();
+        p.str("lr_scheduler")
+            .dict()
+            .str("last_epoch")
+            .int(25)
+            .set_items();
+        p.set_items();
+        let ts = format!("{name}_ts");
+        p.str(&ts).dict().str("model");
+        if name == "best_states" {
+            p.get(best_slot);
+        } else {
+            p.int(12000);
+        }
+        p.set_items();
+    }
+    p.set_items();
+    if legacy {
+        torch_legacy(p)
+    } else {
+        torch_zip(p)
+    }
+}
+
+#[test]
+fn pth_meshrcnn_checkpoint_loads_best_states_model_without_nested_module_prefixes() {
+    // DistributedDataParallel inside DataParallel: two `module.` on every key.
+    let keys = [
+        "module.module.K",
+        "module.module.backbone.stem.0.weight",
+        "module.module.mesh_head.stages.0.bottleneck.bias",
+    ];
+    let best = vec![vec![1.0, 2.0, 3.0], vec![-4.5], vec![0.25, 0.5]];
+    let latest = vec![vec![9.0, 9.0, 9.0], vec![9.0], vec![9.0, 9.0]];
+    for legacy in [false, true] {
+        let bytes = meshrcnn_checkpoint(legacy, &keys, &best, &latest);
+        let file = PthFile::from_bytes("voxmesh_R50.pth", bytes).unwrap();
+        assert_eq!(file.is_legacy(), legacy);
+        assert_eq!(
+            file.keys(),
+            [
+                "K",
+                "backbone.stem.0.weight",
+                "mesh_head.stages.0.bottleneck.bias"
+            ]
+        );
+        for (key, want) in file.keys().iter().zip(&best) {
+            assert_eq!(
+                &file.tensor(key).unwrap().data,
+                want,
+                "{key} (legacy {legacy})"
+            );
+        }
+        println!(
+            "legacy {legacy}: best_states.model loaded, keys {:?}",
+            file.keys()
+        );
+    }
+    // Some keys wrapped, some not: nothing is stripped (a model may name a submodule `module`).
+    let mixed = ["module.K", "backbone.stem.0.weight", "module.module.x"];
+    let file = PthFile::from_bytes(
+        "mixed.pth",
+        meshrcnn_checkpoint(false, &mixed, &best, &latest),
+    )
+    .unwrap();
+    assert_eq!(file.keys(), mixed);
+}
+
+#[test]
+fn pth_meshrcnn_checkpoint_without_model_names_best_states_model() {
+    // meshrcnn's `checkpoint_no_model.pt`: the bookkeeping only.
+    let mut p = Pickler::new(false);
+    p.dict()
+        .str("t")
+        .int(12000)
+        .str("metrics")
+        .dict()
+        .set_items();
+    p.str("best_states").dict().set_items().set_items();
+    let err = PthFile::from_bytes("checkpoint_no_model.pt", torch_zip(p))
+        .unwrap_err()
+        .to_string();
+    println!("{err}");
+    assert!(
+        err.contains("checkpoint_no_model.pt")
+            && err.contains("\"best_states\"")
+            && err.contains("best_states.model"),
         "{err}"
     );
 }

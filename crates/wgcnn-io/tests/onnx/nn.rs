@@ -557,3 +557,55 @@ fn matmul_by_constant_is_linear_without_bias() {
         1e-5,
     );
 }
+
+/// PyTorch exports `nn.PReLU(C)` as `PRelu(x, slope [C, 1, 1])`: one slope per channel.
+#[test]
+fn prelu_per_channel_slopes_and_single_slope() {
+    let x = Tensor {
+        shape: vec![2, 3, 4, 5],
+        data: values(120, 5).iter().map(|v| v * 4.0).collect(),
+    };
+    for (test, slope_shape) in [("prelu_c11", vec![3usize, 1, 1]), ("prelu_1", vec![1])] {
+        let slope = values(slope_shape.iter().product(), 6);
+        let m = model(
+            16,
+            &[("x", &[2, 3, 4, 5])],
+            &["y"],
+            vec![NodeProto::new("PRelu", "", &["x", "s"], &["y"], vec![])],
+            vec![TensorProto::float_raw("s", &dims(&slope_shape), &slope)],
+        );
+        let got = import(&m, test);
+        assert!(
+            matches!(got.graph.nodes[0].op, Op::PRelu),
+            "{test}: one PRelu node"
+        );
+        let want: Vec<f32> = x
+            .data
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let a = slope[if slope.len() == 1 { 0 } else { (i / 20) % 3 }];
+                if v >= 0.0 { v } else { a * v }
+            })
+            .collect();
+        check(
+            test,
+            &run(&got.graph, std::slice::from_ref(&x)),
+            &Tensor::new(&x.shape, want).expect("shape"),
+            0.0,
+        );
+    }
+    // Slopes along W ([5]) are numpy-legal but not PyTorch's PReLU: refused with a reason.
+    let m = model(
+        16,
+        &[("x", &[2, 3, 4, 5])],
+        &["y"],
+        vec![NodeProto::new("PRelu", "", &["x", "s"], &["y"], vec![])],
+        vec![TensorProto::float_raw("s", &[5], &values(5, 7))],
+    );
+    let reasons = unsupported_reasons(import_with(&m, "prelu_w", 1));
+    assert!(
+        reasons.iter().any(|r| r.contains("per channel")),
+        "{reasons:?}"
+    );
+}

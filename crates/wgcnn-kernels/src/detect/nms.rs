@@ -67,6 +67,30 @@ pub(super) fn launches(
     cand: &Candidates,
     out: &wgpu::Buffer,
 ) -> Result<Vec<Launch>, KernelError> {
+    launches_with(ctx, label, l, Overlap::BatchedIou, cand, out)
+}
+
+/// How [`launches_with`] measures overlap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Overlap {
+    /// torchvision's `batched_nms`: IoU, with its coordinate trick between segments.
+    BatchedIou,
+    /// torchvision's `nms` run on each segment alone (MTCNN's per-level NMS): IoU, no trick.
+    Iou,
+    /// MTCNN's `nms_numpy(..., 'Min')`: intersection over the smaller box, +1 pixel widths,
+    /// the threshold compared in f32; each segment alone.
+    Min,
+}
+
+/// [`launches`] with the overlap measure chosen.
+pub(super) fn launches_with(
+    ctx: &Context,
+    label: &str,
+    l: &NmsLayout,
+    overlap: Overlap,
+    cand: &Candidates,
+    out: &wgpu::Buffer,
+) -> Result<Vec<Launch>, KernelError> {
     let k = "nms";
     let segments = l.images * l.groups;
     let words = l.kmax.div_ceil(32);
@@ -134,9 +158,19 @@ pub(super) fn launches(
         words: words as u32,
         groups: l.groups as u32,
         group_offset: l.group_offset as u32,
-        trick_max: TRICK_MAX,
-        _pad: [0; 2],
-        thresh: threshold_for_f32_compare(l.thresh),
+        // 0: the trick's offset only applies to images with no valid candidate (no effect).
+        trick_max: if overlap == Overlap::BatchedIou {
+            TRICK_MAX
+        } else {
+            0
+        },
+        mode: (overlap == Overlap::Min) as u32,
+        _pad: 0,
+        thresh: if overlap == Overlap::Min {
+            l.thresh
+        } else {
+            threshold_for_f32_compare(l.thresh)
+        },
     };
     let walk = NmsWalkParams {
         segments: segments as u32,

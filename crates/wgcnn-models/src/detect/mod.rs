@@ -27,6 +27,8 @@
 //! | `output` | the same in the input image's frame (the graph output) |
 //! | `roi_heads.mask_roi_pool`, `roi_heads.mask_head`, `roi_heads.mask_logits` | Mask R-CNN's mask branch on `detections` ([`mask_rcnn`]) |
 //! | `masks` | Mask R-CNN's second output: mask probabilities pasted into the input image `[N, D, H, W]` |
+//! | `roi_heads.keypoint_roi_pool`, `roi_heads.keypoint_head`, `roi_heads.keypoint_logits` | Keypoint R-CNN's keypoint branch on `detections` ([`keypoint_rcnn`]) |
+//! | `keypoints` | Keypoint R-CNN's second output: `(x, y, score)` per keypoint in the input image `[N, D, 17, 3]` |
 //!
 //! ```
 //! use wgcnn_models::detect::{DetectBuildOptions, find_detector};
@@ -41,6 +43,7 @@ pub mod anchors;
 pub mod backbones;
 pub mod faster_rcnn;
 pub mod fpn;
+pub mod keypoint_rcnn;
 mod keys;
 pub mod mask_rcnn;
 pub mod roi_heads;
@@ -260,6 +263,11 @@ static DETECTORS: &[DetectorInfo] = &[
         name: "maskrcnn_resnet50_fpn_v2",
         config: DetectorConfig::FASTER_RCNN,
         build: mask_rcnn::maskrcnn_resnet50_fpn_v2,
+    },
+    DetectorInfo {
+        name: "keypointrcnn_resnet50_fpn",
+        config: keypoint_rcnn::KEYPOINT_RCNN,
+        build: keypoint_rcnn::keypointrcnn_resnet50_fpn,
     },
 ];
 

@@ -14,9 +14,11 @@ use wgcnn_graph::{Graph, Tensor, TensorId, WeightSource, interp};
 use wgcnn_models::detect::{DetectBuildOptions, LegacyDetectionKeys, find_detector};
 
 mod checks;
+mod keypoint_checks;
 mod support;
 
 use checks::*;
+use keypoint_checks::*;
 use support::*;
 
 /// The CPU interpreter evaluates the stages here (`support::evaluate` routes to this).
@@ -35,6 +37,23 @@ detector_tests! {
     fasterrcnn_mobilenet_v3_large_320_fpn => "fasterrcnn_mobilenet_v3_large_320_fpn",
     maskrcnn_resnet50_fpn => "maskrcnn_resnet50_fpn",
     maskrcnn_resnet50_fpn_v2 => "maskrcnn_resnet50_fpn_v2",
+    keypointrcnn_resnet50_fpn => "keypointrcnn_resnet50_fpn",
+}
+
+mod keypoints {
+    use super::*;
+
+    keypoint_tests! {
+        keypointrcnn_resnet50_fpn => "keypointrcnn_resnet50_fpn",
+    }
+
+    mod end_to_end {
+        use super::*;
+
+        keypoint_end_to_end_tests! {
+            keypointrcnn_resnet50_fpn => "keypointrcnn_resnet50_fpn",
+        }
+    }
 }
 
 mod masks {
@@ -67,6 +86,7 @@ fn registry_detectors_build_with_torchvision_parameter_counts_and_unique_names()
         ("fasterrcnn_mobilenet_v3_large_320_fpn", 19_386_354, true),
         ("maskrcnn_resnet50_fpn", 44_401_393, true),
         ("maskrcnn_resnet50_fpn_v2", 46_359_409, false),
+        ("keypointrcnn_resnet50_fpn", 59_137_258, true),
     ];
     let names: Vec<&str> = wgcnn_models::detect::detectors()
         .iter()
