@@ -580,6 +580,7 @@ impl<'a> Lowering<'a> {
             | Op::BoxPostprocess(_)
             | Op::ScaleBoxes { .. }
             | Op::PasteMasks { .. }
+            | Op::MaskBits { .. }
             | Op::KeypointDecode { .. } => self.detect_node(node, &out)?,
         }
         Ok(())

@@ -152,6 +152,13 @@ impl Lowering<'_> {
                     self.ctx, &node.name, &p, &logits, &dets, out,
                 ));
             }
+            Op::MaskBits { threshold } => {
+                let x = self.input_or_upload(node, 0)?;
+                let [n, d, h, w] = four(node, &shape(0))?;
+                let p = paste_masks::MaskBitsParams::new(n * d, h * w, *threshold);
+                self.launches
+                    .push(paste_masks::bits_launch(self.ctx, &node.name, &p, &x, out));
+            }
             Op::KeypointDecode { scale } => {
                 let (heatmaps, dets) = (
                     self.input_or_upload(node, 0)?,

@@ -96,6 +96,7 @@ fn eval_named(node: &str, op: &Op, inputs: &[&Tensor]) -> Result<Tensor, GraphEr
         Op::PasteMasks { padding, .. } => {
             paste_masks::paste_masks(x, inputs[1], *padding, &out_shape)
         }
+        Op::MaskBits { threshold } => paste_masks::mask_bits(x, *threshold, &out_shape),
         Op::KeypointDecode { scale } => {
             keypoint_decode::keypoint_decode(x, inputs[1], *scale, &out_shape)
         }

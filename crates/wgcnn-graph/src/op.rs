@@ -358,6 +358,11 @@ pub enum Op {
     /// zero elsewhere, and everywhere for unused rows (score [`INVALID_SCORE`]) and labels
     /// `>= K`.
     PasteMasks { size: [usize; 2], padding: usize },
+    /// Binary masks bit-packed for reading back: input `[N, D, H, W]` probabilities, output
+    /// `[N, D, ceil(H * W / 32)]` words, each mask starting on a word; bit `b` of word `w` is
+    /// pixel `32 w + b` (row-major) `> threshold`. The words are u32 bit patterns carried in
+    /// the f32 tensor (`f32::to_bits` reads them); they are data, never arithmetic.
+    MaskBits { threshold: f32 },
     /// Keypoint R-CNN's `heatmaps_to_keypoints`. Inputs `[heatmaps [N * D, J, H, W],
     /// detections [N, D, 6]]` (rows `(x1, y1, x2, y2, score, label)`, the frame the heatmaps
     /// were pooled in). Output `[N, D, J, 3]`: per detection and keypoint `(x, y, score)`. The
@@ -400,6 +405,7 @@ impl Op {
             Op::BoxPostprocess(_) => "box_postprocess",
             Op::ScaleBoxes { .. } => "scale_boxes",
             Op::PasteMasks { .. } => "paste_masks",
+            Op::MaskBits { .. } => "mask_bits",
             Op::KeypointDecode { .. } => "keypoint_decode",
         }
     }
@@ -758,6 +764,14 @@ impl Op {
                     ));
                 }
                 Ok(vec![dets[0], dets[1], size[0], size[1]])
+            }
+            Op::MaskBits { .. } => {
+                arity(1, 1)?;
+                let x = inputs[0];
+                if x.len() != 4 || x[2] == 0 || x[3] == 0 {
+                    return Err(format!("masks must be [N, D, H, W], got {x:?}"));
+                }
+                Ok(vec![x[0], x[1], (x[2] * x[3]).div_ceil(32)])
             }
             Op::KeypointDecode { .. } => {
                 arity(2, 2)?;

@@ -183,6 +183,9 @@ fn rows() -> Vec<(&'static str, RustParams)> {
         ("paste_masks", params!(crate::paste_masks::PasteMasksParams, [
             total, height, width, classes, mask, padding, scale, _pad,
         ])),
+        ("mask_bits", params!(crate::paste_masks::MaskBitsParams, [
+            total, pixels, words, threshold,
+        ])),
         ("mesh_occupancy", mesh_params()),
         ("mesh_fallback", mesh_params()),
         ("mesh_cubify_count", mesh_params()),

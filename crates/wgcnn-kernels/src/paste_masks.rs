@@ -1,6 +1,7 @@
 //! `paste_masks`: Mask R-CNN's per-detection mask (sigmoid of its label's channel) pasted into
 //! the image frame as torchvision's `paste_masks_in_image`, one invocation per output pixel.
-//! Shader: `shaders/paste_masks.wgsl`.
+//! Shader: `shaders/paste_masks.wgsl`. Also `mask_bits` (`shaders/mask_bits.wgsl`): the pasted
+//! masks thresholded and bit-packed, what a detector reads back.
 
 use std::sync::Arc;
 
@@ -86,6 +87,52 @@ pub fn launch(
     )
 }
 
+pub const BITS_SPEC: KernelSpec = KernelSpec {
+    name: "mask_bits",
+    source: shaders::MASK_BITS,
+    buffers: &[Access::Read, Access::ReadWrite],
+};
+
+/// Mirrors `Params` in `shaders/mask_bits.wgsl`; keep both in step.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct MaskBitsParams {
+    pub total: u32,
+    pub pixels: u32,
+    pub words: u32,
+    pub threshold: f32,
+}
+
+impl MaskBitsParams {
+    /// `masks` masks of `pixels` pixels each, set where `> threshold`.
+    pub fn new(masks: usize, pixels: usize, threshold: f32) -> Self {
+        let words = pixels.div_ceil(32);
+        MaskBitsParams {
+            total: (masks * words) as u32,
+            pixels: pixels as u32,
+            words: words as u32,
+            threshold,
+        }
+    }
+}
+
+/// Records the packing of `masks` `[R, P]` into `out` `[R, ceil(P / 32)]` u32 words.
+pub fn bits_launch(
+    ctx: &Context,
+    label: &str,
+    p: &MaskBitsParams,
+    masks: &wgpu::Buffer,
+    out: &wgpu::Buffer,
+) -> Launch {
+    ctx.launch(
+        label,
+        &ctx.kernel(&BITS_SPEC, &[]),
+        bytemuck::bytes_of(p),
+        &[masks, out],
+        grid(p.total.div_ceil(256), MAX_GROUPS),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,5 +201,41 @@ mod tests {
     fn paste_masks_rejects_empty_masks() {
         assert!(PasteMasksParams::new(4, 91, 0, 1, [8, 8]).is_err());
         assert!(PasteMasksParams::new(4, 0, 28, 1, [8, 8]).is_err());
+    }
+
+    #[test]
+    fn mask_bits_packs_like_the_interpreter_with_partial_last_words() {
+        let ctx = ctx();
+        let mut rng = Rng::new(5);
+        // 45 pixels: one whole word and a 13-pixel tail per mask; values at the threshold stay 0.
+        for (n, d, h, w) in [(1, 3, 5, 9), (2, 2, 4, 8), (1, 1, 1, 1)] {
+            let data: Vec<f32> = (0..n * d * h * w)
+                .map(|i| match i % 7 {
+                    0 => 0.5,
+                    _ => rng.uniform(1.0).abs(),
+                })
+                .collect();
+            let x = Tensor::new(&[n, d, h, w], data).expect("shape");
+            let op = Op::MaskBits { threshold: 0.5 };
+            let want = interp::eval_op(&op, &[&x]).expect("interp");
+            let p = MaskBitsParams::new(n * d, h * w, 0.5);
+            let (xb, yb) = (
+                ctx.upload("x", &x.data),
+                ctx.storage("y", p.total as u64 * 4),
+            );
+            ctx.run(&[bits_launch(ctx, "t", &p, &xb, &yb)])
+                .expect("run");
+            let got = ctx.read(&yb, p.total as usize).expect("read");
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<u32>>();
+            assert_eq!(bits(&got), bits(&want.data), "[{n}, {d}, {h}, {w}]");
+            // The interpreter's own packing, pixel by pixel.
+            let words = (h * w).div_ceil(32);
+            for (m, mask) in x.data.chunks(h * w).enumerate() {
+                for (px, &v) in mask.iter().enumerate() {
+                    let word = want.data[m * words + px / 32].to_bits();
+                    assert_eq!(word >> (px % 32) & 1 == 1, v > 0.5, "mask {m} pixel {px}");
+                }
+            }
+        }
     }
 }

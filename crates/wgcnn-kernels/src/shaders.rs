@@ -201,6 +201,7 @@ shaders! {
     ARGMAX2D = "argmax2d", "index", "sample";
     CONV_TRANSPOSE2D = "conv_transpose2d", "activation";
     PASTE_MASKS = "paste_masks", "activation";
+    MASK_BITS = "mask_bits";
     MESH_OCCUPANCY = "mesh_occupancy", "index", "mesh";
     MESH_FALLBACK = "mesh_fallback", "index", "mesh";
     MESH_CUBIFY_COUNT = "mesh_cubify_count", "index", "mesh";

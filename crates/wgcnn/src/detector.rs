@@ -13,8 +13,8 @@
 //! Mask R-CNN adds a third part per photo size, the back: its network graph ends at the mask
 //! logits (a graph shared by photo sizes does not know their frame), and the back scales the
 //! detections to the photo (`ScaleBoxes`) and pastes their masks there (`PasteMasks`), in the
-//! same submission; only the boxes and the pasted masks of the first rows are read back, and
-//! each mask is thresholded and kept as COCO RLE ([`Mask`]).
+//! same submission, thresholds them at 0.5 and packs them 32 pixels a word (`MaskBits`); only
+//! the boxes and those bits are read back, and each mask is kept as COCO RLE ([`Mask`]).
 //!
 //! Keypoint R-CNN decodes its keypoints in the network (`KeypointDecode`, in the resized frame
 //! its boxes come out in); they are read back with the boxes (17 x 3 floats a detection) and
@@ -72,10 +72,6 @@ pub const COCO_PERSON_SKELETON: [(usize, usize); 19] = [
 const PLAN_CACHE: usize = 4;
 /// How many fronts (image sizes) a detector keeps: each is a few kernels and the image buffers.
 const FRONT_CACHE: usize = 16;
-/// The most bytes of f32 mask probabilities a Mask R-CNN photo size pastes and reads back per
-/// run: detections past the rows that fit (best first) get no mask. 64 MiB holds 54 masks of
-/// a 640x480 photo, all 100 up to 409x409.
-const MASK_BYTES: u64 = 64 << 20;
 
 /// How to build a detector.
 #[derive(Clone, Debug)]
@@ -101,8 +97,8 @@ pub struct Detection {
     /// `[x1, y1, x2, y2]`.
     pub bbox: [f32; 4],
     /// The instance mask at the photo's size (Mask R-CNN models). `None` for box-only models,
-    /// and past the first detections (best first) whose f32 masks fit in 64 MiB and one buffer
-    /// binding: 54 at 640x480, all 100 up to 409x409.
+    /// and past the first detections (best first) whose pasted f32 probabilities fit in one
+    /// buffer binding on the GPU: all 100 up to 640x480 on a 128 MiB binding, 16 at 1920x1080.
     pub mask: Option<Mask>,
     /// `[x, y, score]` per keypoint in the photo's pixels, in [`COCO_PERSON_KEYPOINTS`] order
     /// (Keypoint R-CNN models; `None` for the others). The score is the keypoint's heatmap
@@ -166,12 +162,12 @@ struct FrontPlan {
 
 /// What runs after a Mask R-CNN network for one photo size: the detections scaled to the
 /// front's input frame (torchvision's `resize_boxes`) and the first `rows` detections' masks
-/// pasted there (`paste_masks_in_image`), both read back; the network's mask logits stay on
-/// the GPU.
+/// pasted there (`paste_masks_in_image`) and bit-packed; the rows and the bits are read back,
+/// the network's mask logits and the probabilities stay on the GPU.
 struct BackPlan {
     /// Inputs `detections [1, D, 6]`, `mask_rows [1, rows, 6]`, `mask_logits [rows, K, M, M]`
     /// (prefixes of the network's outputs); outputs the scaled detections `[1, D, 6]` and the
-    /// mask probabilities `[1, rows, h, w]`.
+    /// masks as bits `[1, rows, ceil(h * w / 32)]` (u32 words in f32 storage).
     plan: Plan,
     rows: usize,
     /// `(width, height)` of the pasted masks: the front's input.
@@ -545,8 +541,10 @@ impl Detector {
             padding: 1,
         };
         let masks = b.node("masks", paste, &[logits, boxes])?;
+        // torchvision's 0.5 threshold on the GPU: one bit a pixel is read back.
+        let bits = b.node("masks.bits", Op::MaskBits { threshold: 0.5 }, &[masks])?;
         b.output(scaled);
-        b.output(masks);
+        b.output(bits);
         Ok(BackPlan {
             plan: self.engine.plan(&b.finish())?,
             rows,
@@ -555,9 +553,10 @@ impl Detector {
     }
 
     /// How many detections (best first) get a mask on a photo whose front takes `width` x
-    /// `height`: as many f32 masks as fit in [`MASK_BYTES`] and one buffer binding.
+    /// `height`: as many as the pasted f32 probabilities fit in one buffer binding (all 100 up
+    /// to 640x480 on a 128 MiB binding; 16 at 1920x1080).
     fn mask_rows(&self, width: usize, height: usize) -> Result<usize, Error> {
-        let limit = self.engine.context().max_binding().min(MASK_BYTES);
+        let limit = self.engine.context().max_binding();
         let one = (width * height) as u64 * 4;
         if one > limit {
             return Err(Error::ImageTooLarge {
@@ -572,7 +571,7 @@ impl Detector {
     /// Rows `(x1, y1, x2, y2, score, label)` → detections above the threshold in the photo's
     /// pixels. Without a back the rows are in the resized image's pixels: torchvision's
     /// `resize_boxes` (f32 factors, as its `ScaleBoxes` node computes them) first; with one the
-    /// back's `ScaleBoxes` did that on the GPU, and `masks` holds its pasted probabilities.
+    /// back's `ScaleBoxes` did that on the GPU, and `masks` holds its bit-packed masks.
     /// Then the shrink of huge photos (masks upsampled, nearest, to the photo). `keypoints`
     /// (keypoints per row, the network's `[1, D, J, 3]` in the resized frame) are scaled as the
     /// boxes.
@@ -594,9 +593,10 @@ impl Detector {
             .filter(|(_, r)| r[4] != INVALID_SCORE && r[4] >= self.score_threshold)
             .map(|(i, r)| {
                 let class = r[5].max(0.0) as usize;
-                let mask = masks.and_then(|(back, probs)| {
+                let mask = masks.and_then(|(back, words)| {
                     let (w, h) = back.size;
-                    let p = probs.get(i * w * h..(i + 1) * w * h)?;
+                    let n = (w * h).div_ceil(32);
+                    let p = words.get(i * n..(i + 1) * n)?;
                     (i < back.rows).then(|| self.mask_at_photo_size(p, w, h, front))
                 });
                 let keypoints = keypoints.and_then(|(j, all)| {
@@ -629,12 +629,14 @@ impl Detector {
             .collect()
     }
 
-    /// A `w` x `h` mask probability map thresholded (> 0.5) and, for a photo shrunk before the
-    /// network, upsampled (nearest) to the photo's size.
-    fn mask_at_photo_size(&self, probs: &[f32], w: usize, h: usize, front: &FrontPlan) -> Mask {
+    /// A `w` x `h` mask from its bit-packed words (the GPU's `MaskBits`: pixel `i` is bit
+    /// `i % 32` of word `i / 32`, the u32 carried as f32 bits) and, for a photo shrunk before
+    /// the network, upsampled (nearest) to the photo's size.
+    fn mask_at_photo_size(&self, words: &[f32], w: usize, h: usize, front: &FrontPlan) -> Mask {
+        let set = |i: usize| words[i / 32].to_bits() >> (i % 32) & 1 == 1;
         let (pw, ph) = front.photo;
         if (pw, ph) == (w, h) {
-            let bits: Vec<u8> = probs.iter().map(|&p| u8::from(p > 0.5)).collect();
+            let bits: Vec<u8> = (0..w * h).map(|i| u8::from(set(i))).collect();
             return Mask::from_pixels(&bits, h, w);
         }
         let mut bits = vec![0u8; pw * ph];
@@ -644,7 +646,7 @@ impl Detector {
             for x in 0..pw {
                 let sx = ((x as f64 + 0.5) * w as f64 / pw as f64) as usize;
                 let sx = sx.min(w - 1);
-                bits[y * pw + x] = u8::from(probs[sy * w + sx] > 0.5);
+                bits[y * pw + x] = u8::from(set(sy * w + sx));
             }
         }
         Mask::from_pixels(&bits, ph, pw)

@@ -90,6 +90,27 @@ pub(super) fn paste_masks(
     }
 }
 
+/// [`crate::Op::MaskBits`]: each `[H, W]` mask of `x` thresholded (`> threshold`) and packed 32
+/// pixels a word, low bit first, each mask starting on a word; words as f32 bit patterns.
+pub(crate) fn mask_bits(x: &Tensor, threshold: f32, out_shape: &[usize]) -> Tensor {
+    let pixels = x.shape[2] * x.shape[3];
+    let words = pixels.div_ceil(32);
+    let mut data = Vec::with_capacity(out_shape.iter().product());
+    for mask in x.data.chunks_exact(pixels.max(1)) {
+        for w in 0..words {
+            let mut bits = 0u32;
+            for (b, &p) in mask[w * 32..pixels.min(w * 32 + 32)].iter().enumerate() {
+                bits |= u32::from(p > threshold) << b;
+            }
+            data.push(f32::from_bits(bits));
+        }
+    }
+    Tensor {
+        shape: out_shape.to_vec(),
+        data,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::PasteBox;
