@@ -226,12 +226,15 @@ impl Model {
         }
     }
 
-    /// The inputs every model takes (one of them per request).
+    /// The inputs a model takes (one of them per request). Every kind also accepts `input` as
+    /// `UINT8 [N, H, W, 3]` pixels; metadata lists one datatype per name, so the face detector
+    /// (which takes no preprocessed tensor) lists that one.
     pub fn inputs(&self) -> Vec<TensorMeta> {
-        vec![
-            meta("image", "BYTES", &[-1]),
-            meta("input", "FP32", &[-1, 3, -1, -1]),
-        ]
+        let input = match self.net {
+            Net::Faces(_) => meta("input", "UINT8", &[-1, -1, -1, 3]),
+            _ => meta("input", "FP32", &[-1, 3, -1, -1]),
+        };
+        vec![meta("image", "BYTES", &[-1]), input]
     }
 
     pub fn outputs(&self) -> Vec<TensorMeta> {

@@ -513,6 +513,10 @@ fn rest_face_detector_returns_grace_hoppers_face_with_five_landmarks() {
         landmarks_meta,
         Some(json!({"name": "landmarks", "datatype": "FP32", "shape": [-1, -1, 5, 2]}))
     );
+    assert_eq!(
+        meta["inputs"][1],
+        json!({"name": "input", "datatype": "UINT8", "shape": [-1, -1, -1, 3]})
+    );
     let photo =
         std::fs::read(wgcnn::wgcnn_io::fixtures_dir().join("../images/grace_hopper.jpg")).unwrap();
     let data = bytes_tensor(&[&photo]);
