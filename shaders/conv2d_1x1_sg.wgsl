@@ -16,6 +16,10 @@ enable subgroups;
 // pixel_block + pixel_blocks * chan_block, on a 2-D grid (linear id = wg.x + wg.y * nwg.x; ids past
 // the end return).
 //
+// `override GROUPS`: 0 the 8-invocation broadcast form above; G >= 1 the wide form for
+// subgroups of 16+ lanes (workgroups of 8 * G, each group of 8 lanes owning a block, weights
+// shared by `subgroupShuffle`; block id = workgroup id * G + group): see conv2d_sg.wgsl.
+//
 // | binding | what                                      | access     |
 // |---------|-------------------------------------------|------------|
 // | 0       | Params                                    | uniform    |
@@ -37,15 +41,24 @@ enable subgroups;
 @group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> y: array<vec4<f32>>;
 
+// 0: 8-lane broadcast form; G >= 1: wide form, G groups of 8 lanes per workgroup.
+override GROUPS: u32 = 0u;
 const LANES: u32 = 8u;
 const PIXELS: u32 = 4u;
 const CB: u32 = 16u;
 
-@compute @workgroup_size(8)
+@compute @workgroup_size(8u * max(GROUPS, 1u))
 fn conv2d_1x1_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                 @builtin(subgroup_invocation_id) lane: u32) {
+                 @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_id) sg_id: u32,
+                 @builtin(subgroup_size) sg_size: u32) {
+    let wide = GROUPS > 0u;
+    // Wide form: lane l of the group at lanes base..base+7 owns block id * G + its group.
+    let base = sg_lane & ~7u;
+    let lane = select(sg_lane, sg_lane & 7u, wide);
+    let wg_id = wg.x + wg.y * nwg.x;
+    let id = select(wg_id, wg_id * GROUPS + sg_group_in_workgroup(sg_id, sg_size, sg_lane), wide);
     // One group: the block's channels start at k0 and end at K.
-    let blk = conv_block(params, wg.x + wg.y * nwg.x, CB, LANES * PIXELS);
+    let blk = conv_block(params, id, CB, LANES * PIXELS);
     if (!blk.ok) {
         return;
     }
@@ -54,7 +67,7 @@ fn conv2d_1x1_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
     let c_n = params.in_c;
     let plane = params.out_h * params.out_w;
     let m = params.batch * plane;
-    // Every lane runs the loop to the end (the broadcasts need all 8): lanes past the last
+    // Every lane runs the loop to the end (the broadcasts need all 8 of its group): lanes past the last
     // pixel read the last 4 pixels and store nothing.
     let first = min(blk.pixel0 + lane * PIXELS, m - PIXELS);
     // With H*W (so N*H*W) a multiple of 4 a lane's 4 pixels are all in range or all past it.
@@ -71,7 +84,11 @@ fn conv2d_1x1_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
 
     var acc: array<vec4<f32>, 16>;
     for (var c4 = 0u; c4 < c_n / 4u; c4++) {
-        sg_fma16x4(&acc, w[wa0 + c4], w[wb0 + c4], x[xi], x[xi + plane4], x[xi + 2u * plane4], x[xi + 3u * plane4]);
+        if (wide) {
+            sg_fma16x4_wide(&acc, w[wa0 + c4], w[wb0 + c4], x[xi], x[xi + plane4], x[xi + 2u * plane4], x[xi + 3u * plane4], base);
+        } else {
+            sg_fma16x4(&acc, w[wa0 + c4], w[wb0 + c4], x[xi], x[xi + plane4], x[xi + 2u * plane4], x[xi + 3u * plane4]);
+        }
         xi += 4u * plane4;
     }
 

@@ -26,7 +26,18 @@ enable subgroups;
 //   (every register write in a loop is a masked blend there), 1.0-1.4x the GFLOP per
 //   CPU-second of the scalar step on ResNet-50's layers (1.2x typical).
 // The override is a pipeline constant, so each pipeline holds only its own step.
-// Workgroup ids run pixel block fastest: id = pixel_block + pixel_blocks * (group * chan_blocks +
+//
+// `override GROUPS` picks the lane layout (the Rust side, `conv2d::subgroup_form`, per device):
+// - 0: the 8-invocation workgroup above, weights handed out by `subgroupBroadcast` from lanes
+//   0..7 (the fastest on lavapipe's 8-lane subgroups; correct on any subgroup of >= 8 lanes,
+//   where it fills only 8 of them).
+// - G >= 1 (the wide form, for subgroups of 16+ lanes): a workgroup of 8 * G invocations, each
+//   group of 8 lanes of a subgroup (lanes base..base+7, base = lane & ~7) owning its own block
+//   exactly as an 8-invocation workgroup does, the weights shared in the group by
+//   `subgroupShuffle(v, base | j)`. Block id = workgroup id * G + the group's index in the
+//   workgroup (numbered by `subgroup_id`, see `sg_group_in_workgroup`); the grid is
+//   ceil(blocks / G) workgroups.
+// Block ids run pixel block fastest: id = pixel_block + pixel_blocks * (group * chan_blocks +
 // chan_block), on a 2-D grid (linear id = wg.x + wg.y * nwg.x; ids past the end return).
 //
 // | binding | what                                                         | access     |
@@ -51,6 +62,8 @@ enable subgroups;
 
 // 4 input channels per reduction step (see the header).
 override SG4: bool = false;
+// 0: 8-lane broadcast form; G >= 1: wide form, G groups of 8 lanes a workgroup (see the header).
+override GROUPS: u32 = 0u;
 const LANES: u32 = 8u;
 const PIXELS: u32 = 4u;
 const CB: u32 = 16u;
@@ -67,15 +80,22 @@ fn w1(i: u32) -> f32 {
     return w[i >> 2u][i & 3u];
 }
 
-@compute @workgroup_size(8)
+@compute @workgroup_size(8u * max(GROUPS, 1u))
 fn conv2d_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(subgroup_invocation_id) lane: u32) {
-    let blk = conv_block(params, wg.x + wg.y * nwg.x, CB, LANES * PIXELS);
+             @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_id) sg_id: u32,
+             @builtin(subgroup_size) sg_size: u32) {
+    let wide = GROUPS > 0u;
+    // Wide form: lane l of the group at lanes base..base+7 owns block id * G + its group.
+    let base = sg_lane & ~7u;
+    let lane = select(sg_lane, sg_lane & 7u, wide);
+    let wg_id = wg.x + wg.y * nwg.x;
+    let id = select(wg_id, wg_id * GROUPS + sg_group_in_workgroup(sg_id, sg_size, sg_lane), wide);
+    let blk = conv_block(params, id, CB, LANES * PIXELS);
     if (!blk.ok) {
         return;
     }
-    // Every lane runs the loops to the end (the broadcasts need all 8): lanes past the last
-    // pixel compute on clamped pixels and store nothing.
+    // Every lane runs the loops to the end (the broadcasts need all 8 of its group): lanes past
+    // the last pixel compute on clamped pixels and store nothing.
     let px = conv_pixels(params, blk.pixel0 + lane * PIXELS, blk.g);
     let in_plane = params.in_h * params.in_w;
 
@@ -104,7 +124,11 @@ fn conv2d_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
                     let x1 = load_x(tap, o1);
                     let x2 = load_x(tap, o2);
                     let x3 = load_x(tap, o3);
-                    sg_fma16x4(&acc, w[wa0 + wi], w[wb0 + wi], x0, x1, x2, x3);
+                    if (wide) {
+                        sg_fma16x4_wide(&acc, w[wa0 + wi], w[wb0 + wi], x0, x1, x2, x3, base);
+                    } else {
+                        sg_fma16x4(&acc, w[wa0 + wi], w[wb0 + wi], x0, x1, x2, x3);
+                    }
                     wi += 1u;
                     o0 = o3 + in_plane;
                 }
@@ -114,7 +138,11 @@ fn conv2d_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
                 var wb = wb0 + wi0;
                 var xo = 0u;
                 for (var c = 0u; c < blk.cg; c++) {
-                    sg_fma16(&acc, w1(wa), w1(wb), load_x(tap, xo));
+                    if (wide) {
+                        sg_fma16_wide(&acc, w1(wa), w1(wb), load_x(tap, xo), base);
+                    } else {
+                        sg_fma16(&acc, w1(wa), w1(wb), load_x(tap, xo));
+                    }
                     wa += khw;
                     wb += khw;
                     xo += in_plane;

@@ -1,8 +1,9 @@
 enable subgroups;
 
-// conv2d_winograd_gemm: the middle stage of a Winograd F(2x2, 3x3) convolution, 16 independent
-// GEMMs M[pos][k][t] = sum_c U[pos][k][c] * V[pos][c][t] (U: the transformed weights, made once on
-// the CPU; V: conv2d_winograd_input.wgsl's output; M: conv2d_winograd_output.wgsl's input).
+// conv2d_winograd_gemm: the middle stage of a Winograd convolution, `positions` independent GEMMs
+// (16 for F(2x2, 3x3), 36 for F(4x4, 3x3)) M[pos][k][t] = sum_c U[pos][k][c] * V[pos][c][t] (U:
+// the transformed weights, made once on the CPU; V: conv2d_winograd_input.wgsl's or
+// conv2d_winograd4_input.wgsl's output; M: the matching output transform's input).
 //
 // Threads: a workgroup is 8 invocations, one subgroup of 8 lanes on lavapipe (any subgroup of at
 // least 8 lanes works: only lanes 0..7 are ever read). It owns one pos, a block of 16 output
@@ -20,9 +21,9 @@ enable subgroups;
 // | binding | what                       | access     |
 // |---------|----------------------------|------------|
 // | 0       | Params                     | uniform    |
-// | 1       | U [16, K, C]               | read       |
-// | 2       | V [16, C, t_stride]        | read       |
-// | 3       | M [16, K, t_stride]        | read_write |
+// | 1       | U [positions, K, C]        | read       |
+// | 2       | V [positions, C, t_stride] | read       |
+// | 3       | M [positions, K, t_stride] | read_write |
 //
 // Params: `WinogradParams` (lib/winograd.wgsl, mirrors `WinogradParams` in
 // crates/wgcnn-kernels/src/conv2d/winograd.rs). Composed with lib/winograd.wgsl and
@@ -37,7 +38,7 @@ enable subgroups;
 fn conv2d_winograd_gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                         @builtin(subgroup_invocation_id) lane: u32) {
     let id = wg.x + wg.y * nwg.x;
-    if (id >= params.t_blocks * params.k_blocks * 16u) {
+    if (id >= params.t_blocks * params.k_blocks * params.positions) {
         return;
     }
     let tb = id % params.t_blocks;

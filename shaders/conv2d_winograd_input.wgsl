@@ -43,7 +43,7 @@ fn conv2d_winograd_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_work
     }
     let t = it.t;
     let c = it.ch;
-    let y0 = i32(it.at.y * 2u) - i32(params.pad_top);
+    let y0 = i32((it.at.y + params.tile_row0) * 2u) - i32(params.pad_top);
     let x0 = i32(it.at.z * 2u) - i32(params.pad_left);
     let h = i32(params.in_h);
     let w = i32(params.in_w);

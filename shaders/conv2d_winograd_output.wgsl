@@ -35,7 +35,7 @@ fn conv2d_winograd_output(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_wor
     let t = it.t;
     let k = it.ch;
     let n = it.at.x;
-    let ty = it.at.y;
+    let ty = it.at.y + params.tile_row0;
     let tx = it.at.z;
 
     // The 4x4 block M[.][k][t] as rows, then A^T M A with A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]

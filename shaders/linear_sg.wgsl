@@ -14,6 +14,12 @@ enable subgroups;
 // are the cost). Workgroup id = row_block + row_blocks * batch_block, on a 2-D grid (linear id =
 // wg.x + wg.y * nwg.x; ids past the end return).
 //
+// `override GROUPS`: 0 the 8-invocation broadcast form above; G >= 1 the wide form for
+// subgroups of 16+ lanes: workgroups of 8 * G invocations, each group of 8 lanes of a subgroup
+// (lanes base..base+7, base = lane & ~7) owning the 8 rows and 4 batch rows an 8-invocation
+// workgroup owns, x shared in the group by `subgroupShuffle(v, base | j)`; block id =
+// workgroup id * G + the group's index (`sg_group_in_workgroup`), ceil(blocks / G) workgroups.
+//
 // | binding | what                                          | access     |
 // |---------|-----------------------------------------------|------------|
 // | 0       | Params                                        | uniform    |
@@ -32,15 +38,25 @@ enable subgroups;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(8)
+// 0: 8-lane broadcast form; G >= 1: wide form, G groups of 8 lanes per workgroup.
+override GROUPS: u32 = 0u;
+
+@compute @workgroup_size(8u * max(GROUPS, 1u))
 fn linear_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(subgroup_invocation_id) lane: u32) {
-    let blk = linear_block(params, wg, nwg, 8u);
+             @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_id) sg_id: u32,
+             @builtin(subgroup_size) sg_size: u32) {
+    let wide = GROUPS > 0u;
+    let base = sg_lane & ~7u;
+    let lane = select(sg_lane, sg_lane & 7u, wide);
+    let wg_id = wg.x + wg.y * nwg.x;
+    let id = select(wg_id, wg_id * GROUPS + sg_group_in_workgroup(sg_id, sg_size, sg_lane), wide);
+    // linear_block takes a grid position: block id as a 1-D one.
+    let blk = linear_block(params, vec3<u32>(id, 0u, 0u), nwg, 8u);
     if (!blk.ok) {
         return;
     }
-    // Every lane runs to the end (the broadcasts need all 8): rows past the end re-read the
-    // last row and store nothing.
+    // Every lane runs to the end (the broadcasts need all 8 of its group): rows past the end
+    // re-read the last row and store nothing.
     let r = blk.row0 + lane;
     let live = r < params.rows;
     let kk = params.in_features;
@@ -61,11 +77,20 @@ fn linear_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
         let w4 = wr / 4u + k / 4u;
         let wa = w[w4];
         let wb = w[min(w4 + 1u, w_last)];
-        s.x += sg_dot8(wa, wb, select(0.0, x[xr.x + cc], ok));
-        if (params.batch > 1u) {
-            s.y += sg_dot8(wa, wb, select(0.0, x[xr.y + cc], ok));
-            s.z += sg_dot8(wa, wb, select(0.0, x[xr.z + cc], ok));
-            s.w += sg_dot8(wa, wb, select(0.0, x[xr.w + cc], ok));
+        if (wide) {
+            s.x += sg_dot8_wide(wa, wb, select(0.0, x[xr.x + cc], ok), base);
+            if (params.batch > 1u) {
+                s.y += sg_dot8_wide(wa, wb, select(0.0, x[xr.y + cc], ok), base);
+                s.z += sg_dot8_wide(wa, wb, select(0.0, x[xr.z + cc], ok), base);
+                s.w += sg_dot8_wide(wa, wb, select(0.0, x[xr.w + cc], ok), base);
+            }
+        } else {
+            s.x += sg_dot8(wa, wb, select(0.0, x[xr.x + cc], ok));
+            if (params.batch > 1u) {
+                s.y += sg_dot8(wa, wb, select(0.0, x[xr.y + cc], ok));
+                s.z += sg_dot8(wa, wb, select(0.0, x[xr.z + cc], ok));
+                s.w += sg_dot8(wa, wb, select(0.0, x[xr.w + cc], ok));
+            }
         }
     }
 

@@ -17,37 +17,14 @@
 // | 1       | x [N, C, H, W]       | read       |
 // | 2       | y [N, C, OH, OW] (channels out_c_offset.. of [N, out_c_total, OH, OW]) | read_write |
 //
-// Params mirrors `Pool2dParams` in crates/wgcnn-kernels/src/pool2d.rs.
+// Params: `PoolParams` (lib/pool.wgsl, mirrors `Pool2dParams` in
+// crates/wgcnn-kernels/src/pool2d.rs). Kernels up to 5x5 with strides up to 2 take
+// pool2d_tile.wgsl instead (see its header for why and how much faster). Composed with
+// lib/pool.wgsl.
 
-struct Params {
-    total: u32,            // N * C * OH * OW
-    height: u32,           // H
-    width: u32,            // W
-    out_height: u32,       // OH
-    out_width: u32,        // OW
-    kernel_h: u32,
-    kernel_w: u32,
-    stride_h: u32,
-    stride_w: u32,
-    pad_top: u32,
-    pad_left: u32,
-    pad_bottom: u32,
-    pad_right: u32,
-    mode: u32,             // 0 max, 1 average
-    count_include_pad: u32,// average only: 1 counts padded positions in the divisor
-    channels: u32,         // C
-    out_c_total: u32,      // channels of the tensor y is (C unless y is a concatenation)
-    out_c_offset: u32,     // first channel of y written (a channel slice of a concatenation)
-    _pad0: u32,
-    _pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<uniform> params: PoolParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
-
-// The most negative finite f32: the start of a max over a window.
-const LOWEST: f32 = -3.4028234663852886e38;
 
 @compute @workgroup_size(256)
 fn pool2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -78,7 +55,7 @@ fn pool2d(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     let base = plane * params.height * params.width;
 
     if (params.mode == 0u) {
-        var best = LOWEST;
+        var best = POOL_LOWEST;
         for (var yy = ys; yy < ye; yy++) {
             let row = base + u32(yy) * params.width;
             for (var xx = xs; xx < xe; xx++) {

@@ -34,7 +34,10 @@ fn run_all(variants: Variants) {
         ..Default::default()
     })
     .expect("a GPU adapter (lavapipe in CI)");
-    let needs_subgroups = matches!(variants, Variants::Subgroup | Variants::Winograd);
+    let needs_subgroups = matches!(
+        variants,
+        Variants::Subgroup | Variants::Winograd | Variants::Winograd4
+    );
     if needs_subgroups && !wgcnn::wgcnn_kernels::conv2d::subgroups_usable(engine.context()) {
         println!(
             "skipped: {} kernels need subgroups of >= 8 lanes; {} has none",
@@ -62,6 +65,13 @@ fn golden_networks_with_subgroup_kernels_forced() {
 #[test]
 fn golden_networks_with_winograd_forced() {
     run_all(Variants::Winograd);
+}
+
+#[test]
+fn golden_networks_with_winograd4_forced() {
+    // F(4x4, 3x3) on every 3x3 stride-1 layer, also the small ones `Auto` leaves to F(2x2):
+    // its larger f32 error stays within the fixtures' tolerance through whole networks.
+    run_all(Variants::Winograd4);
 }
 
 #[test]

@@ -1,7 +1,8 @@
-// Shared pieces of the Winograd F(2x2, 3x3) kernels (conv2d_winograd_input, _gemm, _output):
-// their uniform params and the transform kernels' tile coordinates. Values in, values out.
+// Shared pieces of the Winograd kernels (F(2x2, 3x3): conv2d_winograd_input, _gemm, _output;
+// F(4x4, 3x3): conv2d_winograd4_input, the same _gemm, conv2d_winograd4_output): their uniform
+// params and the transform kernels' tile coordinates. Values in, values out.
 
-// conv2d_winograd_input/_gemm/_output.wgsl: `WinogradParams` in
+// conv2d_winograd_input/_gemm/_output.wgsl, conv2d_winograd4_*.wgsl: `WinogradParams` in
 // crates/wgcnn-kernels/src/conv2d/winograd.rs.
 struct WinogradParams {
     batch: u32,        // N
@@ -13,8 +14,8 @@ struct WinogradParams {
     out_w: u32,        // OW
     pad_top: u32,
     pad_left: u32,
-    tiles_h: u32,      // ceil(OH / 2)
-    tiles_w: u32,      // ceil(OW / 2)
+    tiles_h: u32,      // ceil(OH / m), m = 2 or 4 outputs per tile side
+    tiles_w: u32,      // ceil(OW / m)
     tiles: u32,        // N * tiles_h * tiles_w
     t_stride: u32,     // row length of V and M: tiles rounded up to the GEMM's block
     t_blocks: u32,     // t_stride / the GEMM's tile block
@@ -26,15 +27,16 @@ struct WinogradParams {
     p1: f32,
     out_c_total: u32,  // channels of the tensor y is (out_c unless y is a concatenation)
     out_c_offset: u32, // first channel of y written (a channel slice of a concatenation)
-    _pad0: u32,
-    _pad1: u32,
+    positions: u32,    // transformed positions per tile: 16 (F(2x2, 3x3)) or 36 (F(4x4, 3x3))
+    tile_row0: u32,    // first tile row of this band (large layers run in bands of tile rows)
 }
 
 // The (tile, channel) pair of a transform kernel's invocation lid of workgroup wg: 64
 // invocations a workgroup on a 2-D grid (linear id i = (wg.x + wg.y * nwg.x) * 64 + lid), tile
 // t = i % tiles fastest, channel i / tiles (input channels for the input transform, output
 // channels for the output one); ok is false past channels * tiles. Tile t = (n * tiles_h + ty)
-// * tiles_w + tx: `at` is (n, ty, tx), the image and the tile's row and column.
+// * tiles_w + tx: `at` is (n, ty, tx), the image and the tile's row and column, the row counted
+// from the band's first row (add tile_row0 for the layer's).
 struct WinoItem {
     ok: bool,
     t: u32,

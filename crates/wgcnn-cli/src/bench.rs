@@ -59,6 +59,21 @@ pub struct BenchArgs {
     /// Layers listed in the profile's text output (JSON lists all).
     #[arg(long, default_value_t = 15, value_name = "N")]
     top: usize,
+    /// How weights and activations are stored on the GPU: f32, or f16 (computed in f32; needs
+    /// the adapter's shader-f16, see `wgcnn info`; classifiers and segmenters only: detectors
+    /// are refused).
+    #[arg(long, default_value = "f32", value_name = "f32|f16")]
+    precision: wgcnn::Precision,
+}
+
+/// Plans `graph` at `precision` with weight buffers of its own.
+fn plan_at(engine: &Engine, graph: &Graph, precision: wgcnn::Precision) -> Result<wgcnn::Plan> {
+    Ok(wgcnn::Plan::with_precision(
+        engine.context().clone(),
+        graph,
+        &wgcnn::wgcnn_exec::WeightCache::default(),
+        precision,
+    )?)
 }
 
 /// Parses `224`, `224x224` or `240X320` into `[height, width]`.
@@ -210,7 +225,8 @@ pub fn run(args: &BenchArgs, adapter: Option<&str>) -> Result<()> {
     let engine = Engine::new(&crate::engine_options(adapter))?;
     let cache = engine.pipeline_cache_status().clone();
     let started = Instant::now();
-    let plan = engine.plan(&model.graph)?;
+    let plan = plan_at(&engine, &model.graph, args.precision)
+        .with_context(|| format!("{}: planning at {} storage", model.name, args.precision))?;
     let plan_ms = ms_since(started);
     let stats = plan.stats().clone();
 
@@ -222,7 +238,7 @@ pub fn run(args: &BenchArgs, adapter: Option<&str>) -> Result<()> {
 
     phase("planning again (pipelines compiled in this process already) ...");
     let started = Instant::now();
-    drop(engine.plan(&model.graph)?);
+    drop(plan_at(&engine, &model.graph, args.precision)?);
     let plan_warm_ms = ms_since(started);
     drop(model.graph);
 
@@ -285,6 +301,7 @@ pub fn run(args: &BenchArgs, adapter: Option<&str>) -> Result<()> {
             "weights": report.weights,
             "input_shape": report.input_shape,
             "batch": report.batch,
+            "precision": args.precision.name(),
             "adapter": {
                 "name": adapter.name,
                 "backend": adapter.backend,
@@ -339,11 +356,12 @@ pub fn run(args: &BenchArgs, adapter: Option<&str>) -> Result<()> {
             adapter.name, adapter.backend, adapter.device_type, adapter.driver, adapter.driver_info
         );
         println!(
-            "plan         {} launches per run, {} pipelines, {:.1} MiB weights, {:.1} MiB activations",
+            "plan         {} launches per run, {} pipelines, {:.1} MiB weights, {:.1} MiB activations, {} storage",
             stats.launches,
             stats.pipelines,
             stats.weight_bytes as f64 / 1048576.0,
-            stats.activation_bytes as f64 / 1048576.0
+            stats.activation_bytes as f64 / 1048576.0,
+            args.precision
         );
         println!(
             "build        {build_ms:.1} ms graph + weights, {plan_ms:.1} ms plan (pipelines compiled, buffers, uploads)"
@@ -540,7 +558,10 @@ fn print_detector_stages(layers: &[LayerTiming]) {
 
 /// For segmenters: GPU time in the backbone, the head and the final upsampling.
 fn print_segmenter_stages(layers: &[LayerTiming]) {
-    if !layers.iter().any(|l| l.name.starts_with("classifier")) {
+    // Segmenters name their trunk `backbone.` (torchvision's FCN/DeepLab); classifiers have a
+    // `classifier` too, so that alone does not make a segmenter.
+    let has = |prefix: &str| layers.iter().any(|l| l.name.starts_with(prefix));
+    if !has("backbone.") || !has("classifier") {
         return;
     }
     let mut stages = [

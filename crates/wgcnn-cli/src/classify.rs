@@ -59,6 +59,11 @@ pub struct ClassifyArgs {
     /// Class names, one per line (default: ImageNet's for 1000-class models).
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
+    /// How weights and activations are stored on the GPU: f32, or f16 (half the memory and
+    /// traffic, computed in f32; probabilities move by about 1e-3). f16 needs the adapter's
+    /// shader-f16 (`wgcnn info`) and is refused where it is missing.
+    #[arg(long, default_value = "f32", value_name = "f32|f16")]
+    precision: wgcnn::Precision,
 }
 
 fn parse_triple(s: &str) -> Result<[f32; 3], String> {
@@ -97,6 +102,7 @@ fn build(args: &ClassifyArgs, engine: &Engine) -> Result<Classifier> {
         batch: args.batch.max(1),
         transform: None,
         labels,
+        precision: args.precision,
     };
     // Start from the model's own preprocessing and apply the flags on top.
     let base = if is_onnx {

@@ -48,7 +48,8 @@ struct Cli {
     #[arg(long, global = true)]
     no_cache: bool,
     /// Kernel families to use: auto (per layer and device), portable (no subgroups, no
-    /// Winograd: what devices without subgroups run), subgroup, winograd, cooperative. For
+    /// Winograd: what devices without subgroups run), subgroup, winograd (F(2x2, 3x3)
+    /// everywhere it fits), winograd4 (F(4x4, 3x3) everywhere it fits), cooperative. For
     /// comparing speed and working around a driver bug; $WGCNN_KERNELS does the same.
     #[arg(
         long,
@@ -117,7 +118,26 @@ pub(crate) fn engine_options(adapter: Option<&str>) -> wgcnn::EngineOptions {
         no_cache: NO_CACHE.load(std::sync::atomic::Ordering::Relaxed) || no_cache_from_env(),
         cache_dir: cache_dir_from_env(),
         variants: KERNELS.get().copied().unwrap_or_default(),
+        // Forces the subgroup kernels' lane layout (0: 8-lane broadcast, G: G groups of 8
+        // lanes per workgroup), for measurements and driver checks.
+        subgroup_groups: subgroup_groups_from_env(),
         ..Default::default()
+    }
+}
+
+/// `WGCNN_SUBGROUP_GROUPS`: a number (0..=8) forces the subgroup kernels' lane layout; anything
+/// else is reported once and ignored (the engine then picks the layout for the adapter).
+fn subgroup_groups_from_env() -> Option<u32> {
+    let raw = std::env::var("WGCNN_SUBGROUP_GROUPS").ok()?;
+    match raw.trim().parse::<u32>() {
+        Ok(g) if g <= 8 => Some(g),
+        _ => {
+            tracing::warn!(
+                "WGCNN_SUBGROUP_GROUPS={raw:?} ignored: give 0 (8-lane layout) or 1..=8 (groups \
+                 of 8 lanes per workgroup)"
+            );
+            None
+        }
     }
 }
 

@@ -75,6 +75,11 @@ pub struct SegmentArgs {
     /// LR-ASPP) and report its classes beside the main head's.
     #[arg(long)]
     aux: bool,
+    /// How weights and activations are stored on the GPU: f32, or f16 (half the memory,
+    /// computed in f32; needs the adapter's shader-f16, see `wgcnn info`, and is refused
+    /// without it).
+    #[arg(long, default_value = "f32", value_name = "f32|f16")]
+    precision: wgcnn::Precision,
 }
 
 pub fn run(args: &SegmentArgs, adapter: Option<&str>) -> Result<()> {
@@ -90,6 +95,7 @@ pub fn run(args: &SegmentArgs, adapter: Option<&str>) -> Result<()> {
     let options = SegmenterOptions {
         resize: args.size,
         aux: args.aux,
+        precision: args.precision,
         ..SegmenterOptions::new(&args.model, weights)
     };
     let segmenter = Segmenter::new(&engine, &options)?;

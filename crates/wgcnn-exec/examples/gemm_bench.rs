@@ -3,8 +3,15 @@
 //!
 //! ```text
 //! cargo run --release -p wgcnn-exec --example gemm_bench -- [--model NAME] [--size N]
-//!     [--batch N] [--time SECONDS] [FILTER]
+//!     [--batch N] [--time SECONDS] [--kernels SET] [--shapes fpn] [FILTER]
 //! ```
+//!
+//! `--kernels SET` plans with a forced kernel set (`auto`, `portable`, `subgroup`, `winograd`
+//! for F(2x2, 3x3), `winograd4` for F(4x4, 3x3); see `Variants`), to compare variants shape by
+//! shape. `--shapes fpn` measures, instead of a classifier's layers, the 3x3 256->256 layers of
+//! `fasterrcnn_resnet50_fpn` at torchvision's default sizes (an 800x1199 input, padded to
+//! 800x1216): the FPN output convolutions and the RPN head's conv at strides 4 to 32 (200x304
+//! down to 25x38; each twice, FPN and RPN) and the RPN conv on the pool level (13x19).
 //!
 //! Each shape becomes a one-node graph (conv + bias + ReLU, or linear + bias) planned by the
 //! executor, so the kernel variant measured is the one the network itself gets. Its launch is
@@ -27,7 +34,7 @@ use std::time::Instant;
 use wgcnn_exec::Plan;
 use wgcnn_graph::{Activation, Conv2d, Graph, GraphBuilder, Op, passes};
 use wgcnn_io::RuleWeights;
-use wgcnn_kernels::{Context, ContextOptions, encode_launch};
+use wgcnn_kernels::{Context, ContextOptions, Variants, encode_launch};
 use wgcnn_models::BuildOptions;
 
 type Res<T> = Result<T, Box<dyn Error>>;
@@ -38,6 +45,8 @@ struct Options {
     batch: usize,
     seconds: f64,
     filter: String,
+    variants: Variants,
+    fpn: bool,
 }
 
 fn options() -> Res<Options> {
@@ -47,6 +56,8 @@ fn options() -> Res<Options> {
         batch: 1,
         seconds: 0.5,
         filter: String::new(),
+        variants: Variants::Auto,
+        fpn: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -70,9 +81,15 @@ fn options() -> Res<Options> {
                     .parse()
                     .map_err(|e| format!("--time: {e}"))?
             }
+            "--kernels" => o.variants = value("--kernels")?.parse()?,
+            "--shapes" => match value("--shapes")?.as_str() {
+                "fpn" => o.fpn = true,
+                other => return Err(format!("--shapes: unknown set {other:?} (fpn)").into()),
+            },
             "-h" | "--help" => {
                 println!(
-                    "gemm_bench [--model NAME] [--size N] [--batch N] [--time SECONDS] [FILTER]"
+                    "gemm_bench [--model NAME] [--size N] [--batch N] [--time SECONDS] \
+                     [--kernels SET] [--shapes fpn] [FILTER]"
                 );
                 std::process::exit(0);
             }
@@ -156,6 +173,37 @@ fn shapes(graph: &Graph) -> Vec<Shape> {
         });
     }
     out
+}
+
+/// `fasterrcnn_resnet50_fpn`'s 3x3 256->256 layers at an 800x1216 network input (batch
+/// `batch`): FPN `layer_blocks` and the RPN head's conv on levels 0-3, the RPN conv on `pool`.
+fn fpn_shapes(batch: usize) -> Vec<Shape> {
+    let levels = [
+        ("fpn/rpn stride 4", 200, 304, 2),
+        ("fpn/rpn stride 8", 100, 152, 2),
+        ("fpn/rpn stride 16", 50, 76, 2),
+        ("fpn/rpn stride 32", 25, 38, 2),
+        ("rpn pool", 13, 19, 1),
+    ];
+    levels
+        .iter()
+        .map(|&(first, h, w, count)| Shape {
+            op: Op::Conv2d(Conv2d {
+                stride: [1, 1],
+                padding: [1; 4],
+                dilation: [1, 1],
+                groups: 1,
+                bias: true,
+                residual: false,
+                act: Activation::Relu,
+            }),
+            input: vec![batch, 256, h, w],
+            weight: vec![256, 256, 3, 3],
+            first: first.to_string(),
+            count,
+            macs: (batch * 256 * h * w * 256 * 9) as u64,
+        })
+        .collect()
 }
 
 /// A one-node graph computing `shape` with rule weights.
@@ -270,16 +318,29 @@ fn adapter_bits(name: &str) -> Option<usize> {
 
 fn main() -> Res<()> {
     let o = options()?;
-    let info = wgcnn_models::find(&o.model)?;
-    let size = o.size.unwrap_or(info.default_resolution);
-    let graph = info.graph(&BuildOptions {
-        batch: o.batch,
-        height: size,
-        width: size,
-        classes: info.classes,
-    })?;
-    let graph = passes::optimize(&graph);
-    let ctx = Arc::new(Context::new(&ContextOptions::default())?);
+    let (title, all) = if o.fpn {
+        (
+            format!("fasterrcnn_resnet50_fpn 800x1216 batch {}", o.batch),
+            fpn_shapes(o.batch),
+        )
+    } else {
+        let info = wgcnn_models::find(&o.model)?;
+        let size = o.size.unwrap_or(info.default_resolution);
+        let graph = info.graph(&BuildOptions {
+            batch: o.batch,
+            height: size,
+            width: size,
+            classes: info.classes,
+        })?;
+        (
+            format!("{} {size}x{size} batch {}", info.name, o.batch),
+            shapes(&passes::optimize(&graph)),
+        )
+    };
+    let ctx = Arc::new(Context::new(&ContextOptions {
+        variants: o.variants,
+        ..Default::default()
+    })?);
 
     let (cores, lanes, mhz, model) = cpu();
     let peak = |lanes: usize| cores as f64 * lanes as f64 * 2.0 * mhz / 1e3;
@@ -307,8 +368,9 @@ fn main() -> Res<()> {
     }
     println!("adapter: {} ({})", ctx.info.name, ctx.info.driver_info);
     println!(
-        "{} {size}x{size} batch {}: distinct conv/linear shapes, {:.1} s each",
-        info.name, o.batch, o.seconds
+        "{title}: distinct conv/linear shapes, {:.1} s each, kernels {}",
+        o.seconds,
+        o.variants.name()
     );
     println!(
         "{:<24} {:<26} {:>5} {:>8} {:>9} {:>9} {:>11} {:>7}",
@@ -316,7 +378,7 @@ fn main() -> Res<()> {
     );
     let reference = peak(driver_lanes.unwrap_or(lanes));
     let (mut net_ms, mut net_flops) = (0.0, 0.0);
-    for s in shapes(&graph)
+    for s in all
         .iter()
         .filter(|s| s.describe().contains(&o.filter) || s.first.contains(&o.filter))
     {

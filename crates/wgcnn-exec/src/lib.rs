@@ -3,7 +3,8 @@
 //!
 //! `Plan::new`:
 //! 1. rewrites the graph ([`wgcnn_graph::passes::optimize`]: BatchNorm folded into convs,
-//!    bias/activation/residual add fused into conv and linear epilogues);
+//!    other BatchNorms made depthwise 1x1 convs, bias/activation/residual add fused into conv
+//!    and linear epilogues);
 //! 2. assigns every activation to a reusable buffer ([`memory::MemoryPlan`]);
 //! 3. uploads weights (splitting any tensor larger than the device's largest storage binding),
 //!    once per [`WeightCache`]: plans of one model at other sizes share the buffers;
@@ -17,11 +18,13 @@
 mod lower;
 pub mod memory;
 mod plan;
+mod precision;
 pub mod profile;
 mod weights;
 
 pub use plan::{Plan, PlanStats, RunFuture};
 pub use weights::WeightCache;
+pub use wgcnn_kernels::Precision;
 
 /// Errors of planning and running.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +48,12 @@ pub enum ExecError {
         shape: Vec<usize>,
         bytes: u64,
         limit: u64,
+    },
+    #[error("node {node} (op {op}) cannot run at f16: {why}; use --precision f32")]
+    NoF16 {
+        node: String,
+        op: &'static str,
+        why: &'static str,
     },
     #[error("input {index}: expected shape {expected:?}, got {got:?}")]
     InputShape {

@@ -75,7 +75,9 @@ impl<'a> Lowering<'a> {
     /// Uploads constant values (or finds them in the weight cache), checked against the
     /// device's largest binding.
     fn upload(&mut self, name: &str, data: &[f32]) -> Result<Arc<wgpu::Buffer>, ExecError> {
-        let bytes = data.len() as u64 * 4;
+        // The plan's precision (`Plan::with_precision` opens the scope around lowering).
+        let precision = wgcnn_kernels::precision::current();
+        let bytes = data.len() as u64 * precision.bytes();
         let limit = self.ctx.max_binding();
         if bytes > limit {
             return Err(ExecError::TooLarge {
@@ -86,7 +88,7 @@ impl<'a> Lowering<'a> {
             });
         }
         self.weight_bytes += bytes;
-        let (buffer, fresh) = self.weights.get_or_upload(self.ctx, name, data);
+        let (buffer, fresh) = self.weights.get_or_upload(self.ctx, name, data, precision);
         if fresh {
             self.uploaded_bytes += bytes;
         }
@@ -183,8 +185,8 @@ impl<'a> Lowering<'a> {
         let wb = self.upload(&self.graph.tensor(node.inputs[1]).name, &prepared)?;
         let bias = bias.unwrap_or(&self.dummy);
         let residual = residual.unwrap_or(&self.dummy);
-        if variant == conv2d::Variant::Winograd {
-            let p = winograd::WinogradParams::new(desc)
+        if let Some(tile) = variant.winograd_tile() {
+            let p = winograd::WinogradParams::with_tile(desc, tile)
                 .map_err(|e| kernel_err(node, e))?
                 .into_channels(slice);
             let (v, m) = self.winograd.buffers(self.ctx, &p);

@@ -209,7 +209,14 @@ fn find_hazard(
 }
 
 impl MemoryPlan {
+    /// The plan for f32 storage (4 bytes an element).
     pub fn new(g: &Graph) -> MemoryPlan {
+        Self::with_element_bytes(g, 4)
+    }
+
+    /// The plan for elements of `element_bytes` bytes (2 for f16 storage): slot sizes scale,
+    /// placements (channel offsets, counted in elements) do not.
+    pub fn with_element_bytes(g: &Graph, element_bytes: u64) -> MemoryPlan {
         let n = g.tensors.len();
         let mut pinned = vec![false; n];
         {
@@ -249,7 +256,7 @@ impl MemoryPlan {
                 pinned[store[t]] = true;
             }
         }
-        let bytes = |t: usize| g.tensors[t].numel() as u64 * 4;
+        let bytes = |t: usize| g.tensors[t].numel() as u64 * element_bytes;
 
         let mut root_slot: Vec<Option<usize>> = vec![None; n];
         let mut slot_bytes: Vec<u64> = Vec::new();

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use wgcnn_graph::{Graph, Tensor, TensorId, passes};
-use wgcnn_kernels::{Context, Launch, map_read, map_read_with};
+use wgcnn_kernels::{Context, Launch, Precision, map_read_with, precision};
 
 use crate::lower::Lowering;
 use crate::memory::MemoryPlan;
@@ -89,6 +89,8 @@ pub struct Plan {
     lock: Mutex<()>,
     /// The graph as planned (after rewrites), for profiles and inspection.
     graph: Graph,
+    /// How its tensors and weights are stored on the GPU.
+    precision: Precision,
 }
 
 impl std::fmt::Debug for Plan {
@@ -110,6 +112,21 @@ impl Plan {
         graph: &Graph,
         weights: &WeightCache,
     ) -> Result<Plan, ExecError> {
+        Self::with_precision(ctx, graph, weights, Precision::F32)
+    }
+
+    /// [`Plan::with_weights`] storing weights and activations at `precision`. At
+    /// [`Precision::F16`] every kernel still computes in f32 (it widens what it loads and
+    /// narrows what it stores); the device needs `shader-f16`, and graphs with ops whose
+    /// buffers hold integers or bits (detection) are refused ([`ExecError::NoF16`]).
+    /// [`Plan::run`] still takes and returns f32 tensors; [`Plan::input_buffer`] and
+    /// [`Plan::output_buffer`] hold f16 values.
+    pub fn with_precision(
+        ctx: Arc<Context>,
+        graph: &Graph,
+        weights: &WeightCache,
+        precision: Precision,
+    ) -> Result<Plan, ExecError> {
         if let Some(t) = graph.tensors.iter().find(|t| {
             matches!(
                 t.kind,
@@ -124,12 +141,16 @@ impl Plan {
         let started = std::time::Instant::now();
         let nodes_before = graph.nodes.len();
         let graph = passes::optimize(graph);
+        crate::precision::check(&ctx, &graph, precision)?;
+        // Every kernel compiled below (by the kernel wrappers, through `Context::kernel`) is
+        // made for this precision.
+        let _precision = precision::scope(precision);
         tracing::debug!(
             nodes_before,
             nodes_after = graph.nodes.len(),
             "graph optimized (BatchNorm folded, residual adds and activations fused)"
         );
-        let memory = MemoryPlan::new(&graph);
+        let memory = MemoryPlan::with_element_bytes(&graph, precision.bytes());
         let limit = ctx.max_binding();
         tracing::debug!(
             slots = memory.slot_bytes.len(),
@@ -158,7 +179,7 @@ impl Plan {
             }
         }
         for (i, t) in graph.tensors.iter().enumerate() {
-            let bytes = t.numel() as u64 * 4;
+            let bytes = t.numel() as u64 * precision.bytes();
             if memory.slot_of[i].is_some() && bytes > limit {
                 return Err(ExecError::TooLarge {
                     name: t.name.clone(),
@@ -212,7 +233,10 @@ impl Plan {
             .outputs
             .iter()
             .map(|&t| {
-                let bytes = (graph.tensor(t).numel() as u64 * 4).max(4);
+                // Whole 4-byte words: copies move multiples of 4 bytes.
+                let bytes = (graph.tensor(t).numel() as u64 * precision.bytes())
+                    .next_multiple_of(4)
+                    .max(4);
                 Ok(Output {
                     io: Io {
                         buffer: buffer_of(t)?,
@@ -275,7 +299,13 @@ impl Plan {
             stats,
             lock: Mutex::new(()),
             graph,
+            precision,
         })
+    }
+
+    /// How the plan stores tensors on the GPU.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     pub fn stats(&self) -> &PlanStats {
@@ -360,9 +390,7 @@ impl Plan {
                     got: t.data.len(),
                 });
             }
-            self.ctx
-                .queue
-                .write_buffer(&io.buffer, 0, bytemuck::cast_slice(&t.data));
+            precision::write(&self.ctx, &io.buffer, &t.data, self.precision);
         }
         Ok(())
     }
@@ -378,12 +406,14 @@ impl Plan {
     }
 
     /// The GPU buffer of input `i`, for producers on the GPU (preprocessing, another plan's
-    /// output): the tensor's values in its first `numel * 4` bytes.
+    /// output): the tensor's values in its first `numel * 4` bytes (`numel * 2`, f16, at
+    /// [`Precision::F16`]).
     pub fn input_buffer(&self, i: usize) -> Option<&wgpu::Buffer> {
         self.inputs.get(i).map(|io| io.buffer.as_ref())
     }
 
-    /// The GPU buffer holding output `i` after a run (its first `numel * 4` bytes), for work that
+    /// The GPU buffer holding output `i` after a run (its first `numel * 4` bytes; `numel * 2`
+    /// at [`Precision::F16`]), for work that
     /// stays on the GPU: copy it into another plan's [`Plan::input_buffer`] in the same encoder,
     /// or bind it in a pipeline of the application's. Valid until the plan runs again.
     pub fn output_buffer(&self, i: usize) -> Option<&wgpu::Buffer> {
@@ -424,8 +454,7 @@ impl Plan {
             let n: usize = shape.iter().product();
             let t = &mut outputs[i];
             t.shape.clone_from(shape);
-            t.data.clear();
-            t.data.extend_from_slice(&values[..n.min(values.len())]);
+            precision::decode(values, n, self.precision, &mut t.data);
         })?;
         self.ctx.take_error()?;
         Ok(())
@@ -485,18 +514,18 @@ impl Plan {
     /// Maps the staging buffers (after the submission that filled them) into tensors.
     fn read_outputs(&self) -> Result<Vec<Tensor>, ExecError> {
         let staging: Vec<&wgpu::Buffer> = self.outputs.iter().map(|o| &o.staging).collect();
-        let data = map_read(&self.ctx, &staging)?;
-        Ok(self
+        let mut out: Vec<Tensor> = self
             .outputs
             .iter()
-            .zip(data)
-            .map(|(o, mut d)| {
-                d.truncate(o.io.shape.iter().product());
-                Tensor {
-                    shape: o.io.shape.clone(),
-                    data: d,
-                }
+            .map(|o| Tensor {
+                shape: o.io.shape.clone(),
+                data: Vec::new(),
             })
-            .collect())
+            .collect();
+        map_read_with(&self.ctx, &staging, |i, values| {
+            let n = out[i].shape.iter().product();
+            precision::decode(values, n, self.precision, &mut out[i].data);
+        })?;
+        Ok(out)
     }
 }

@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::hash::Hasher;
 use std::sync::{Arc, Mutex};
 
-use wgcnn_kernels::Context;
+use wgcnn_kernels::{Context, Precision, precision};
 
-type Key = (String, usize, u64);
+type Key = (String, usize, u64, Precision);
 
 /// Weight buffers by name and content, shared by the plans made with it.
 #[derive(Default)]
@@ -55,22 +55,23 @@ impl WeightCache {
         self.buffers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The buffer holding `data` under `name`, uploaded on first use. Returns it and whether
-    /// this call uploaded it.
+    /// The buffer holding `data` under `name`, stored at `precision`, uploaded on first use.
+    /// Returns it and whether this call uploaded it.
     pub(crate) fn get_or_upload(
         &self,
         ctx: &Context,
         name: &str,
         data: &[f32],
+        precision: Precision,
     ) -> (Arc<wgpu::Buffer>, bool) {
         let mut h = std::hash::DefaultHasher::new();
         h.write(bytemuck::cast_slice(data));
-        let key = (name.to_string(), data.len(), h.finish());
+        let key = (name.to_string(), data.len(), h.finish(), precision);
         let mut map = self.lock();
         if let Some(b) = map.get(&key) {
             return (b.clone(), false);
         }
-        let b = Arc::new(ctx.upload(name, data));
+        let b = Arc::new(precision::upload(ctx, name, data, precision));
         map.insert(key, b.clone());
         (b, true)
     }

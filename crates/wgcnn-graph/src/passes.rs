@@ -6,7 +6,9 @@
 //!   linear layer with scaled weights and a bias.
 //! - [`fuse_epilogues`]: a residual `Add` and a following activation move into the conv's
 //!   epilogue (`act(conv + bias + residual)`), and an activation after a linear layer into it.
-//! - [`optimize`]: both, in that order.
+//! - [`standalone_batchnorm`]: a BatchNorm left over (not after a conv) becomes a depthwise 1x1
+//!   conv, so the activation after it fuses too.
+//! - [`optimize`]: the three, in that order.
 //!
 //! Every pass returns a compacted graph: removed nodes are gone, tensors nothing reads or
 //! writes any more are dropped, ids are renumbered (order kept), and the node order stays
@@ -72,9 +74,59 @@ pub fn fuse_epilogues(g: &Graph) -> Graph {
     fuse_activations(&fuse_residuals(g))
 }
 
-/// [`fold_batchnorm`] then [`fuse_epilogues`].
+/// [`fold_batchnorm`], [`standalone_batchnorm`], then [`fuse_epilogues`].
 pub fn optimize(g: &Graph) -> Graph {
-    fuse_epilogues(&fold_batchnorm(g))
+    fuse_epilogues(&standalone_batchnorm(&fold_batchnorm(g)))
+}
+
+/// Turns each BatchNorm over a 4-D tensor that [`fold_batchnorm`] left alone (DenseNet's
+/// pre-activation `norm` on a concatenation, a BatchNorm after a pooling layer) into a
+/// depthwise 1x1 convolution with weight `scale = gamma / sqrt(var + eps)` and bias
+/// `beta - mean * scale`: the same per-channel multiply-add, but a conv has an epilogue, so
+/// [`fuse_epilogues`] then folds the ReLU that follows into the same launch (one pass over the
+/// tensor instead of two). Left as it is when a statistic has no values or the wrong length.
+pub fn standalone_batchnorm(g: &Graph) -> Graph {
+    let mut g = g.clone();
+    for bi in 0..g.nodes.len() {
+        let Op::BatchNorm { eps } = g.nodes[bi].op else {
+            continue;
+        };
+        let node = &g.nodes[bi];
+        let Some(&x) = node.inputs.first() else {
+            continue;
+        };
+        let &[_, c, _, _] = g.shape(x) else { continue };
+        let values = |i: usize| {
+            let t = g.tensors.get(node.inputs.get(i)?.0)?;
+            t.data.clone().filter(|d| d.len() == c && c > 0)
+        };
+        let (Some(gamma), Some(beta), Some(mean), Some(var)) =
+            (values(1), values(2), values(3), values(4))
+        else {
+            continue;
+        };
+        // Same arithmetic as fold_batchnorm (and the interpreter's scale).
+        let scale: Vec<f32> = (0..c).map(|i| gamma[i] / (var[i] + eps).sqrt()).collect();
+        let shift: Vec<f32> = (0..c).map(|i| beta[i] - mean[i] * scale[i]).collect();
+        let konst = |name: String, shape: Vec<usize>, data: Vec<f32>| TensorInfo {
+            name,
+            shape,
+            kind: TensorKind::Const,
+            data: Some(Arc::from(data)),
+        };
+        let name = node.name.clone();
+        g.tensors
+            .push(konst(format!("{name}.weight+bn"), vec![c, 1, 1, 1], scale));
+        let w = TensorId(g.tensors.len() - 1);
+        g.tensors
+            .push(konst(format!("{name}.bias+bn"), vec![c], shift));
+        let b = TensorId(g.tensors.len() - 1);
+        let node = &mut g.nodes[bi];
+        node.op = Op::Conv2d(crate::Conv2d::new(1, 0, c, true));
+        node.inputs = vec![x, w, b];
+    }
+    let keep = vec![true; g.nodes.len()];
+    compact(&g, &keep)
 }
 
 /// The folded `[weight, bias]` tensors for BatchNorm node `bi` after layer node `pi`, or `None`

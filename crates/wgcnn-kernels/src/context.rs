@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::KernelError;
 use crate::pipeline_cache::{self, CacheStatus, DiskCache};
+use crate::precision::Precision;
 
 /// How to pick the adapter and where to keep compiled pipelines. The library reads no
 /// environment variable: the CLI maps `WGCNN_ADAPTER`, `WGCNN_NO_CACHE` and `WGCNN_CACHE_DIR`
@@ -26,6 +27,11 @@ pub struct ContextOptions {
     pub cache_dir: Option<PathBuf>,
     /// Which kernel variants plans may choose ([`Variants::Auto`]: per layer and device).
     pub variants: Variants,
+    /// Forces the subgroup kernels' lane layout: 0 the 8-lane broadcast form, 1..=8 the wide
+    /// form with this many groups of 8 lanes per workgroup (more is taken as 8); `None`: chosen
+    /// from the adapter's subgroup sizes ([`crate::conv2d::subgroup_form`]). For tests and
+    /// measurements.
+    pub subgroup_groups: Option<u32>,
 }
 
 /// The kernel families plans choose from. `Auto` picks per layer and device from measurements;
@@ -45,6 +51,9 @@ pub enum Variants {
     Subgroup,
     /// Winograd F(2x2, 3x3) for every 3x3 stride-1 convolution (needs subgroups).
     Winograd,
+    /// Winograd F(4x4, 3x3) for every 3x3 stride-1 convolution (needs subgroups), even where
+    /// its error or its speed would not have it chosen (`conv2d::winograd::tile_for`).
+    Winograd4,
     /// Cooperative (one workgroup per row) softmax and pooling reductions wherever they apply;
     /// convolutions as `Auto`.
     Cooperative,
@@ -52,10 +61,11 @@ pub enum Variants {
 
 impl Variants {
     /// Every forced set, for tests.
-    pub const FORCED: [Variants; 4] = [
+    pub const FORCED: [Variants; 5] = [
         Variants::Portable,
         Variants::Subgroup,
         Variants::Winograd,
+        Variants::Winograd4,
         Variants::Cooperative,
     ];
 
@@ -66,6 +76,7 @@ impl Variants {
             Variants::Portable => "portable",
             Variants::Subgroup => "subgroup",
             Variants::Winograd => "winograd",
+            Variants::Winograd4 => "winograd4",
             Variants::Cooperative => "cooperative",
         }
     }
@@ -80,7 +91,8 @@ impl std::str::FromStr for Variants {
             .find(|v| v.name().eq_ignore_ascii_case(s.trim()))
             .ok_or_else(|| {
                 format!(
-                    "unknown kernel set {s:?}: auto, portable, subgroup, winograd or cooperative"
+                    "unknown kernel set {s:?}: auto, portable, subgroup, winograd, winograd4 or \
+                     cooperative"
                 )
             })
     }
@@ -110,6 +122,8 @@ pub struct Kernel {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
     pub spec: KernelSpec,
+    /// How its float storage bindings hold values.
+    pub precision: Precision,
 }
 
 /// One recorded kernel launch: everything needed to encode it, made once at plan time.
@@ -145,7 +159,12 @@ pub struct Context {
     pub features: wgpu::Features,
     /// The kernel families plans may choose from.
     pub variants: Variants,
+    /// [`ContextOptions::subgroup_groups`].
+    pub subgroup_groups: Option<u32>,
     kernels: Mutex<HashMap<String, Arc<Kernel>>>,
+    /// The first kernel [`Context::kernel`] could not make for f16 storage, returned by the
+    /// next [`Context::take_error`] (the plan being built fails with it).
+    refused: Mutex<Option<KernelError>>,
     /// wgpu's pipeline cache and its file, where enabled and supported.
     pub(crate) disk_cache: Option<DiskCache>,
     cache_status: CacheStatus,
@@ -170,7 +189,8 @@ const WANTED_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
     .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
     .union(wgpu::Features::PIPELINE_CACHE)
-    .union(wgpu::Features::SUBGROUP);
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::SHADER_F16);
 
 /// The largest storage binding a plan uses, whatever the device allows: kernels index f32
 /// elements with u32 and some compute byte offsets, so 2 GiB keeps every index in range.
@@ -360,7 +380,9 @@ impl Context {
             limits,
             features,
             variants: options.variants,
+            subgroup_groups: options.subgroup_groups,
             kernels: Mutex::new(HashMap::new()),
+            refused: Mutex::new(None),
             disk_cache,
             cache_status,
             errors,
@@ -372,6 +394,14 @@ impl Context {
     /// device, as a typed error; `Ok` when there was none. Plans call it after building and
     /// after every run, so a GPU failure surfaces as an error of that call, not a panic.
     pub fn take_error(&self) -> Result<(), KernelError> {
+        if let Some(e) = self
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return Err(e);
+        }
         if let Some(reason) = self.lost.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             return Err(KernelError::DeviceLost(reason));
         }
@@ -458,18 +488,68 @@ impl Context {
             .min(MAX_BINDING_CAP)
     }
 
-    /// The compiled kernel for `spec` with WGSL `override` constants, made once and shared.
+    /// The compiled kernel for `spec` with WGSL `override` constants, made once and shared, for
+    /// the storage precision of the calling thread ([`crate::precision::scope`]; f32 outside
+    /// one). A kernel that cannot be made for f16 comes back compiled for f32 (unusable) and
+    /// the reason from the next [`Context::take_error`], which every plan build checks.
     pub fn kernel(&self, spec: &KernelSpec, constants: &[(&str, f64)]) -> Arc<Kernel> {
-        let key = format!("{}{constants:?}", spec.name);
+        let precision = crate::precision::current();
+        match self.kernel_with(spec, constants, precision) {
+            Ok(k) => k,
+            Err(e) => {
+                self.refused
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
+                self.kernel_with(spec, constants, Precision::F32)
+                    .expect("f32 kernels are never refused")
+            }
+        }
+    }
+
+    /// [`Context::kernel`] for an explicit storage precision. f16 needs the device's
+    /// `SHADER_F16` and a kernel in [`crate::precision::F16_KERNELS`]; its WGSL is
+    /// [`crate::precision::to_f16`] of the kernel's, its labels end in `:f16`.
+    pub fn kernel_with(
+        &self,
+        spec: &KernelSpec,
+        constants: &[(&str, f64)],
+        precision: Precision,
+    ) -> Result<Arc<Kernel>, KernelError> {
+        let key = format!("{}{constants:?}{precision}", spec.name);
         let mut cache = self.kernels.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = cache.get(&key) {
-            return k.clone();
+            return Ok(k.clone());
         }
+        let (source, label) = match precision {
+            Precision::F32 => (
+                std::borrow::Cow::Borrowed(spec.source),
+                spec.name.to_string(),
+            ),
+            Precision::F16 => {
+                if !self.features.contains(wgpu::Features::SHADER_F16) {
+                    return Err(KernelError::NoF16 {
+                        adapter: self.info.name.clone(),
+                    });
+                }
+                if !crate::precision::F16_KERNELS.contains(&spec.name) {
+                    return Err(KernelError::F16 {
+                        kernel: spec.name.to_string(),
+                        binding: "*".into(),
+                        detail: "the kernel is not in precision::F16_KERNELS (its f32 buffers \
+                                 may hold integers or bits)"
+                            .into(),
+                    });
+                }
+                let src = crate::precision::to_f16(spec.name, spec.source)?;
+                (std::borrow::Cow::Owned(src), format!("{}:f16", spec.name))
+            }
+        };
         let module = self
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(spec.name),
-                source: wgpu::ShaderSource::Wgsl(spec.source.into()),
+                label: Some(&label),
+                source: wgpu::ShaderSource::Wgsl(source),
             });
         let mut entries = vec![wgpu::BindGroupLayoutEntry {
             binding: 0,
@@ -498,20 +578,20 @@ impl Context {
         let layout = self
             .device
             .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some(spec.name),
+                label: Some(&label),
                 entries: &entries,
             });
         let pipeline_layout = self
             .device
             .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(spec.name),
+                label: Some(&label),
                 bind_group_layouts: &[Some(&layout)],
                 immediate_size: 0,
             });
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(spec.name),
+                label: Some(&label),
                 layout: Some(&pipeline_layout),
                 module: &module,
                 entry_point: Some(spec.name),
@@ -526,9 +606,10 @@ impl Context {
             pipeline,
             layout,
             spec: *spec,
+            precision,
         });
         cache.insert(key, kernel.clone());
-        kernel
+        Ok(kernel)
     }
 
     /// Records a launch of `kernel` over `workgroups` with `params` (the uniform at binding 0)
@@ -631,11 +712,12 @@ impl Context {
 
     /// A storage buffer holding `data`.
     pub fn upload(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
-        let bytes: &[u8] = if data.is_empty() {
-            &[0u8; 4]
-        } else {
-            bytemuck::cast_slice(data)
-        };
+        self.upload_bytes(label, bytemuck::cast_slice(data))
+    }
+
+    /// A storage buffer holding `bytes` (f16 values: [`crate::precision::upload`]).
+    pub fn upload_bytes(&self, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+        let bytes: &[u8] = if bytes.is_empty() { &[0u8; 4] } else { bytes };
         self.buffer_init(
             label,
             bytes,

@@ -17,8 +17,9 @@ mod variants;
 pub mod winograd;
 
 pub use variants::{
-    POINTWISE_SPEC, SG_SPEC, Variant, launch_for, launch_sg, launch_variant, launch_variant_into,
-    prepare_weights, subgroups_usable, variant,
+    MAX_SUBGROUP_GROUPS, POINTWISE_SPEC, SG_SPEC, SubgroupForm, Variant, form_for_sizes,
+    launch_for, launch_sg, launch_variant, launch_variant_into, prepare_weights, subgroup_form,
+    subgroups_usable, variant,
 };
 
 /// The kernel's registry entry: params, then x, weight, bias, residual, y.
@@ -338,3 +339,5 @@ pub fn launch(
 mod slice_tests;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod wide_tests;

@@ -3,7 +3,8 @@
 //! dilation) and `shaders/dwconv2d_tile.wgsl` (4-column strips walked down with the input rows
 //! kept in registers, one pipeline per kernel size up to 5x5 and stride up to 2, undilated: the
 //! MobileNet and EfficientNet layers; its override `VEC4` stores each strip's row as one vec4
-//! where the output width is a multiple of 4); [`launch_for`] picks one. Takes the same
+//! where the output width is a multiple of 4, and `XVEC4` loads the input rows as vec4s where
+//! the input width is: [`DwConv2dParams::tile_loads_vec4`]); [`launch_for`] picks one. Takes the same
 //! [`ConvDesc`] as [`crate::conv2d`].
 
 use std::sync::Arc;
@@ -26,8 +27,8 @@ pub const SPEC: KernelSpec = KernelSpec {
     ],
 };
 
-/// The tiled variant's registry entry: the bindings of [`SPEC`], then y again (its vec4 view;
-/// WGSL fixes a binding's type, so the scalar and vec4 stores need one binding each).
+/// The tiled variant's registry entry: the bindings of [`SPEC`], then y and x again (their
+/// vec4 views; WGSL fixes a binding's type, so scalar and vec4 accesses need one binding each).
 pub const TILE_SPEC: KernelSpec = KernelSpec {
     name: "dwconv2d_tile",
     source: shaders::DWCONV2D_TILE,
@@ -38,6 +39,7 @@ pub const TILE_SPEC: KernelSpec = KernelSpec {
         Access::Read,
         Access::ReadWrite,
         Access::ReadWrite,
+        Access::Read,
     ],
 };
 
@@ -165,14 +167,15 @@ impl DwConv2dParams {
                 ),
             });
         }
-        // y's vec4 view is bound in every tiled launch, and wgpu wants a binding to hold one
-        // element of its array (16 bytes); such tiny outputs run on `dwconv2d`.
-        if p.output_len() < TILE {
+        // y's and x's vec4 views are bound in every tiled launch, and wgpu wants a binding to
+        // hold one element of its array (16 bytes); such tiny tensors run on `dwconv2d`.
+        if p.output_len() < TILE || p.input_len() < TILE {
             return Err(KernelError::BadShape {
                 kernel: "dwconv2d_tile",
                 detail: format!(
-                    "output [{}, {}, {}, {}] holds fewer than {TILE} elements",
-                    p.batch, p.out_c, p.out_h, p.out_w
+                    "input [{}, {}, {}, {}] or output [{}, {}, {}, {}] holds fewer than {TILE} \
+                     elements",
+                    p.batch, p.in_c, p.in_h, p.in_w, p.batch, p.out_c, p.out_h, p.out_w
                 ),
             });
         }
@@ -204,6 +207,13 @@ impl DwConv2dParams {
         self.out_w.is_multiple_of(TILE as u32)
     }
 
+    /// Whether a `dwconv2d_tile` launch with these params loads its input as vec4s (every
+    /// launch does where it can): the input width is a multiple of 4, so every input row
+    /// starts 16-byte aligned and a vec4 never straddles two rows.
+    pub fn tile_loads_vec4(&self) -> bool {
+        self.in_w.is_multiple_of(TILE as u32)
+    }
+
     /// Workgroups the launch needs (before folding onto a 2-D grid).
     pub fn workgroups(&self) -> u32 {
         self.plane_blocks * self.batch * self.out_c
@@ -217,6 +227,11 @@ impl DwConv2dParams {
             self.quads_w,
             self.plane_blocks * self.batch,
         ]
+    }
+
+    /// Elements of the input `[N, C, H, W]`.
+    pub fn input_len(&self) -> usize {
+        (self.batch * self.in_c * self.in_h * self.in_w) as usize
     }
 
     /// Elements of the output `[N, K, OH, OW]`.
@@ -304,8 +319,9 @@ pub fn launch_tile4(
     ))
 }
 
-/// `dwconv2d_tile` specialized to the params' kernel size and stride and to vec4 or scalar
-/// stores, on its grid; y binds twice (scalar and vec4 view).
+/// `dwconv2d_tile` specialized to the params' kernel size and stride, to vec4 or scalar
+/// stores, and to vec4 loads where [`DwConv2dParams::tile_loads_vec4`], on its grid; y and x
+/// bind twice (scalar and vec4 views).
 fn launch_tiled(
     ctx: &Context,
     label: &str,
@@ -313,18 +329,26 @@ fn launch_tiled(
     vec4: bool,
     [x, weight, bias, residual, y]: [&wgpu::Buffer; 5],
 ) -> Launch {
+    let loads4 = p.tile_loads_vec4();
     let constants = [
         ("KH", f64::from(p.kernel_h)),
         ("KW", f64::from(p.kernel_w)),
         ("SH", f64::from(p.stride_h)),
         ("SW", f64::from(p.stride_w)),
         ("VEC4", f64::from(u8::from(vec4))),
+        ("XVEC4", f64::from(u8::from(loads4))),
+        // The first column of every strip's segment within its vec4: -pad_left mod 4. The
+        // scalar loads ignore it; 0 keeps them to one pipeline.
+        (
+            "XOFF",
+            f64::from(if loads4 { (4 - p.pad_left % 4) % 4 } else { 0 }),
+        ),
     ];
     ctx.launch(
         label,
         &ctx.kernel(&TILE_SPEC, &constants),
         bytemuck::bytes_of(p),
-        &[x, weight, bias, residual, y, y],
+        &[x, weight, bias, residual, y, y, x],
         p.tile_grid(),
     )
 }
@@ -652,6 +676,44 @@ mod tests {
             case += 1;
         }
         println!("dwconv2d_tile4: 40 random cases, worst relative error {worst:.3e}");
+    }
+
+    #[test]
+    fn dwconv2d_tile_vec4_loads_every_left_pad_mod_4() {
+        // Input widths a multiple of 4 load through x's vec4 view; the left padding 0..3 makes
+        // each of the 4 offsets of a segment within its first vec4 (XOFF), with 3x3 and 5x5
+        // windows at strides 1 and 2, 2 images, strips clipped at both edges, with scalar and
+        // (where the output width allows) vec4 stores.
+        let mut rng = Rng::new(35);
+        let mut case = 0;
+        for (k, s) in [(3usize, 1), (3, 2), (5, 1), (5, 2), (1, 1)] {
+            for left in 0..4 {
+                let pad = [left.min(k - 1), left, (k - 1).saturating_sub(left), 1];
+                let d = ConvDesc {
+                    bias: true,
+                    residual: case % 2 == 0,
+                    ..dw([2, 9, 13, 20], 1, [k, k], [s, s], pad, [1, 1])
+                };
+                let p = DwConv2dParams::tile(&d).expect("fits the tiled kernel");
+                assert!(p.tile_loads_vec4(), "{d:?}");
+                let which = if p.tile4_fits() {
+                    Which::DepthwiseTile4
+                } else {
+                    Which::DepthwiseTile
+                };
+                check(
+                    &mut rng,
+                    &format!("tile vec4 loads {k}x{k}/{s} pad {pad:?} ({which:?})"),
+                    &d,
+                    ACTS[case % ACTS.len()],
+                    which,
+                );
+                case += 1;
+            }
+        }
+        // A width off the multiple keeps the scalar loads.
+        let d = dw([1, 4, 9, 14], 1, [3, 3], [1, 1], [1; 4], [1, 1]);
+        assert!(!DwConv2dParams::tile(&d).expect("fits").tile_loads_vec4());
     }
 
     #[test]

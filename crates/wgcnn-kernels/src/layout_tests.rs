@@ -121,7 +121,7 @@ fn rows() -> Vec<(&'static str, RustParams)> {
     let winograd = || params!(crate::conv2d::winograd::WinogradParams, [
         batch, in_c, in_h, in_w, out_c, out_h, out_w, pad_top, pad_left, tiles_h, tiles_w, tiles,
         t_stride, t_blocks, k_blocks, has_bias, has_residual, act, p0, p1, out_c_total,
-        out_c_offset, _pad0, _pad1,
+        out_c_offset, positions, tile_row0,
     ]);
     let dwconv = || params!(crate::dwconv2d::DwConv2dParams, [
         batch, in_c, in_h, in_w, out_c, out_h, out_w, multiplier, kernel_h, kernel_w, stride_h,
@@ -132,6 +132,11 @@ fn rows() -> Vec<(&'static str, RustParams)> {
         batch, in_features, out_features, row_offset, rows, row_blocks, has_bias, act, p0, p1,
         _pad0, _pad1,
     ]);
+    let pool = || params!(crate::pool2d::Pool2dParams, [
+        total, height, width, out_height, out_width, kernel_h, kernel_w, stride_h, stride_w,
+        pad_top, pad_left, pad_bottom, pad_right, mode, count_include_pad, channels,
+        out_c_total, out_c_offset, _pad => [_pad0, _pad1],
+    ]);
     vec![
         ("conv2d", conv()),
         ("conv2d_sg", conv()),
@@ -139,6 +144,8 @@ fn rows() -> Vec<(&'static str, RustParams)> {
         ("conv2d_winograd_input", winograd()),
         ("conv2d_winograd_gemm", winograd()),
         ("conv2d_winograd_output", winograd()),
+        ("conv2d_winograd4_input", winograd()),
+        ("conv2d_winograd4_output", winograd()),
         ("dwconv2d", dwconv()),
         ("dwconv2d_tile", dwconv()),
         ("linear", linear()),
@@ -157,11 +164,8 @@ fn rows() -> Vec<(&'static str, RustParams)> {
             in_w, in_h, resized_w, resized_h, crop_left, crop_top, out_w, out_h, resample,
             channels, out_offset, in_offset, mean, inv_std,
         ])),
-        ("pool2d", params!(crate::pool2d::Pool2dParams, [
-            total, height, width, out_height, out_width, kernel_h, kernel_w, stride_h, stride_w,
-            pad_top, pad_left, pad_bottom, pad_right, mode, count_include_pad, channels,
-            out_c_total, out_c_offset, _pad => [_pad0, _pad1],
-        ])),
+        ("pool2d", pool()),
+        ("pool2d_tile", pool()),
         ("prelu", params!(crate::prelu::PreluParams, [spatial, channels, planes, single])),
         ("adaptive_avgpool2d", params!(crate::adaptive_avgpool2d::AdaptiveAvgPool2dParams, [
             total, height, width, out_height, out_width, cooperative, _pad0, _pad1,

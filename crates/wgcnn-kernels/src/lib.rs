@@ -25,6 +25,7 @@ pub mod mesh;
 pub mod pad;
 pub mod pipeline_cache;
 pub mod pool2d;
+pub mod precision;
 pub mod prelu;
 pub mod preprocess;
 pub mod shaders;
@@ -58,6 +59,7 @@ pub use context::{
     encode_launch, enumerate_adapters, grid, map_read, map_read_with, required_limits,
 };
 pub use pipeline_cache::CacheStatus;
+pub use precision::Precision;
 
 /// The most workgroups one grid axis may have (WebGPU's default limit).
 pub const MAX_GROUPS: u32 = 65_535;
@@ -97,6 +99,16 @@ pub enum KernelError {
         kernel: &'static str,
         detail: String,
     },
+    #[error("{kernel}: no f16 storage for binding {binding}: {detail}")]
+    F16 {
+        kernel: String,
+        binding: String,
+        detail: String,
+    },
+    #[error(
+        "{adapter} has no shader-f16 feature: f16 storage (--precision f16) needs it; use --precision f32"
+    )]
+    NoF16 { adapter: String },
     #[error("could not write the pipeline cache {}: {source}", path.display())]
     PipelineCache {
         path: std::path::PathBuf,

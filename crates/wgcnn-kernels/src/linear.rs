@@ -27,7 +27,7 @@ pub const SG_SPEC: KernelSpec = KernelSpec {
 
 /// Weight rows per workgroup (one per invocation); keep in step with the shader.
 const ROWS_PER_GROUP: usize = 64;
-/// Weight rows per workgroup of `linear_sg` (one per lane).
+/// Weight rows per block of `linear_sg` (one per lane of a group of 8).
 const SG_ROWS_PER_GROUP: usize = 8;
 /// Batch rows per invocation; keep in step with the shader.
 const BATCH_PER_INVOCATION: usize = 4;
@@ -186,7 +186,8 @@ pub fn launch(
     )
 }
 
-/// As [`launch`], on `linear_sg` (8 rows per workgroup: `p.row_blocks` is recomputed); the
+/// As [`launch`], on `linear_sg` (8 rows per group of 8 lanes: `p.row_blocks` is recomputed;
+/// the device's [`crate::conv2d::subgroup_form`] sets the `GROUPS` override and the grid); the
 /// device must have subgroups of at least 8 lanes and K be a multiple of 4.
 pub fn launch_sg(
     ctx: &Context,
@@ -201,10 +202,11 @@ pub fn launch_sg(
         row_blocks: (p.rows as usize).div_ceil(SG_ROWS_PER_GROUP) as u32,
         ..*p
     };
-    let groups = grid(p.workgroups(), MAX_GROUPS);
+    let form = crate::conv2d::subgroup_form(ctx);
+    let groups = grid(form.workgroups(p.workgroups()), MAX_GROUPS);
     ctx.launch(
         label,
-        &ctx.kernel(&SG_SPEC, &[]),
+        &ctx.kernel(&SG_SPEC, &[form.constant()]),
         bytemuck::bytes_of(&p),
         &[x, weight, bias, y],
         groups,

@@ -1,5 +1,8 @@
 //! `pool2d`: MaxPool2d and AvgPool2d (kernel, stride, asymmetric padding, ceil_mode,
-//! count_include_pad) in one kernel. Shader: `shaders/pool2d.wgsl`.
+//! count_include_pad). Shaders: `shaders/pool2d.wgsl` (one output per invocation, any window)
+//! and `shaders/pool2d_tile.wgsl` (4-column strips walked down with the input rows in
+//! registers, one pipeline per window, stride and mode; windows up to 5x5, strides up to 2:
+//! every pooling of the classic networks); [`launch`] picks one.
 
 use std::sync::Arc;
 
@@ -13,6 +16,21 @@ pub const SPEC: KernelSpec = KernelSpec {
     buffers: &[Access::Read, Access::ReadWrite],
 };
 
+/// The tiled variant's registry entry: the bindings of [`SPEC`], then y again (its vec4 view;
+/// WGSL fixes a binding's type, so the scalar and vec4 stores need one binding each).
+pub const TILE_SPEC: KernelSpec = KernelSpec {
+    name: "pool2d_tile",
+    source: shaders::POOL2D_TILE,
+    buffers: &[Access::Read, Access::ReadWrite, Access::ReadWrite],
+};
+
+/// The tiled variant's output strips (4 columns, up to 16 rows), largest window side and
+/// stride; keep in step with the shader.
+const TILE: u32 = 4;
+const TILE_ROWS: u32 = 16;
+const TILE_MAX_KERNEL: u32 = 5;
+const TILE_MAX_STRIDE: u32 = 2;
+
 /// Which reduction a pooling window does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PoolMode {
@@ -22,7 +40,8 @@ pub enum PoolMode {
     Avg { count_include_pad: bool },
 }
 
-/// Mirrors `Params` in `shaders/pool2d.wgsl`; keep both in step (80 bytes).
+/// Mirrors `PoolParams` in `shaders/lib/pool.wgsl` (read by `pool2d` and `pool2d_tile`); keep
+/// both in step (80 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct Pool2dParams {
@@ -102,13 +121,63 @@ impl Pool2dParams {
     }
 }
 
+impl Pool2dParams {
+    /// Whether `pool2d_tile` runs these params: windows up to 5x5, strides up to 2, at least
+    /// one vec4 of output (y's vec4 view is bound in every tiled launch, and wgpu wants a
+    /// binding to hold one element of its array), and a workgroup grid within the limit.
+    pub fn tile_fits(&self) -> bool {
+        let side = 1..=TILE_MAX_KERNEL;
+        let stride = 1..=TILE_MAX_STRIDE;
+        side.contains(&self.kernel_h)
+            && side.contains(&self.kernel_w)
+            && stride.contains(&self.stride_h)
+            && stride.contains(&self.stride_w)
+            && self.channels > 0
+            && self.total >= TILE
+            && self.tile_grid().iter().all(|&g| g <= MAX_GROUPS)
+    }
+
+    /// Whether the tiled launch also stores vec4s: the output width is a multiple of 4, so
+    /// every strip is full and its row one aligned vec4 (the channel slice's planes too).
+    pub fn tile4_fits(&self) -> bool {
+        self.out_width.is_multiple_of(TILE)
+    }
+
+    /// The 3-D grid of 8-invocation workgroups a `pool2d_tile` launch needs: (8-channel
+    /// groups, strips per row, 16-row blocks x images).
+    pub fn tile_grid(&self) -> [u32; 3] {
+        let batch = self.total / (self.channels * self.out_height * self.out_width).max(1);
+        [
+            self.channels.div_ceil(8),
+            self.out_width.div_ceil(TILE),
+            self.out_height.div_ceil(TILE_ROWS) * batch,
+        ]
+    }
+}
+
 /// The compiled kernel.
 pub fn kernel(ctx: &Context) -> Arc<Kernel> {
     ctx.kernel(&SPEC, &[])
 }
 
-/// Records `y = pool(x)`.
+/// Records `y = pool(x)`: on `pool2d_tile` where it fits ([`Pool2dParams::tile_fits`], with
+/// vec4 stores where [`Pool2dParams::tile4_fits`]), on `pool2d` otherwise.
 pub fn launch(
+    ctx: &Context,
+    label: &str,
+    p: &Pool2dParams,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Launch {
+    if p.tile_fits() {
+        launch_tile(ctx, label, p, p.tile4_fits(), x, y)
+    } else {
+        launch_general(ctx, label, p, x, y)
+    }
+}
+
+/// Records `y = pool(x)` on `pool2d`, whatever the window.
+pub fn launch_general(
     ctx: &Context,
     label: &str,
     p: &Pool2dParams,
@@ -119,14 +188,44 @@ pub fn launch(
     ctx.launch(label, &kernel(ctx), bytemuck::bytes_of(p), &[x, y], groups)
 }
 
+/// Records `y = pool(x)` on `pool2d_tile`, specialized to the params' window, stride and mode,
+/// with vec4 stores if `vec4`. The caller checks [`Pool2dParams::tile_fits`] (and
+/// [`Pool2dParams::tile4_fits`] for `vec4`); [`launch`] does.
+fn launch_tile(
+    ctx: &Context,
+    label: &str,
+    p: &Pool2dParams,
+    vec4: bool,
+    x: &wgpu::Buffer,
+    y: &wgpu::Buffer,
+) -> Launch {
+    let constants = [
+        ("KH", f64::from(p.kernel_h)),
+        ("KW", f64::from(p.kernel_w)),
+        ("SH", f64::from(p.stride_h)),
+        ("SW", f64::from(p.stride_w)),
+        ("MAX", f64::from(u8::from(p.mode == 0))),
+        ("VEC4", f64::from(u8::from(vec4))),
+    ];
+    ctx.launch(
+        label,
+        &ctx.kernel(&TILE_SPEC, &constants),
+        bytemuck::bytes_of(p),
+        &[x, y, y],
+        p.tile_grid(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::{Rng, assert_close, ctx};
     use wgcnn_graph::{Op, Pool2d, Tensor, interp};
 
-    /// Runs `op` (MaxPool2d or AvgPool2d) on the GPU and on the interpreter and compares.
-    fn check(what: &str, op: &Op, x: &Tensor) {
+    /// Runs `op` (MaxPool2d or AvgPool2d) on the GPU, through [`launch`] (the tiled kernel
+    /// where it fits) and through `pool2d`, and on the interpreter, and compares. Returns
+    /// whether the tiled kernel ran.
+    fn check(what: &str, op: &Op, x: &Tensor) -> bool {
         let ctx = ctx();
         let (pool, mode) = match op {
             Op::MaxPool2d(p) => (p, PoolMode::Max),
@@ -148,14 +247,20 @@ mod tests {
             "{what}: output extent"
         );
         let p = Pool2dParams::new(mode, input, out, pool.kernel, pool.stride, pool.padding);
-        let (xb, yb) = (
-            ctx.upload("x", &x.data),
-            ctx.storage("y", want.numel() as u64 * 4),
-        );
-        ctx.run(&[launch(ctx, what, &p, &xb, &yb)]).expect("run");
-        let got =
-            Tensor::new(&want.shape, ctx.read(&yb, want.numel()).expect("read")).expect("shape");
-        assert_close(what, &got, &want, 1e-5);
+        let xb = ctx.upload("x", &x.data);
+        for (kernel, general) in [("auto", false), ("pool2d", true)] {
+            let yb = ctx.storage("y", want.numel() as u64 * 4);
+            let l = if general {
+                launch_general(ctx, what, &p, &xb, &yb)
+            } else {
+                launch(ctx, what, &p, &xb, &yb)
+            };
+            ctx.run(&[l]).expect("run");
+            let got = Tensor::new(&want.shape, ctx.read(&yb, want.numel()).expect("read"))
+                .expect("shape");
+            assert_close(&format!("{what} ({kernel})"), &got, &want, 1e-5);
+        }
+        p.tile_fits()
     }
 
     /// A random valid pooling configuration for an input of `h` x `w`, or None when the
@@ -183,7 +288,7 @@ mod tests {
     #[test]
     fn pool2d_random_max_and_avg_match_interpreter() {
         let mut rng = Rng::new(21);
-        let mut done = 0;
+        let (mut done, mut tiled) = (0, 0);
         while done < 48 {
             let shape = [
                 rng.range(1, 3),
@@ -200,9 +305,15 @@ mod tests {
             } else {
                 Op::AvgPool2d(pool)
             };
-            check(&format!("{} {op:?} {shape:?}", op.kind()), &op, &x);
+            if check(&format!("{} {op:?} {shape:?}", op.kind()), &op, &x) {
+                tiled += 1;
+            }
             done += 1;
         }
+        // Strides of 3 (a third of the draws per axis) and tiny outputs stay on pool2d: about
+        // 4 cases in 9 fit the tiled kernel.
+        println!("{tiled} of 48 cases on pool2d_tile");
+        assert!(tiled >= 12, "only {tiled} of 48 cases on pool2d_tile");
     }
 
     #[test]
@@ -304,6 +415,65 @@ mod tests {
             println!("{} slice: rel error {:e}", op.kind(), got.rel_error(&want));
             assert_close(&format!("{} into a slice", op.kind()), &got, &want, 1e-5);
         }
+    }
+
+    #[test]
+    fn pool2d_tile_network_pools_batch_of_two_ragged_channels() {
+        // The classic networks' poolings, on 2 images of 13 channels (not a multiple of the 8
+        // lanes), heights past one 16-row block; (window, stride, pad, ceil, input side,
+        // whether the output width is a multiple of 4).
+        let mut rng = Rng::new(17);
+        for (k, s, pad, ceil, hw, vec4) in [
+            (3, 2, 0, true, 37, false), // SqueezeNet / GoogLeNet 3x3/2 ceil (odd side)
+            (3, 2, 0, true, 40, false), // ... even side: one extra window
+            (3, 2, 1, false, 40, true), // ResNet's stem pool
+            (2, 2, 0, false, 41, true), // VGG, DenseNet's transition average
+            (3, 1, 1, false, 22, false), // GoogLeNet / Inception branch pools
+            (3, 1, 1, true, 37, true),
+            (5, 2, 2, true, 35, false),
+        ] {
+            let x = rng.tensor(&[2, 13, hw, hw - 1], 3.0);
+            let ow = Pool2d::new(k, s, pad, ceil)
+                .out_extent(hw - 1, 1)
+                .expect("window fits");
+            for op in [
+                Op::MaxPool2d(Pool2d::new(k, s, pad, ceil)),
+                Op::AvgPool2d(Pool2d::new(k, s, pad, ceil)),
+                Op::AvgPool2d(Pool2d {
+                    count_include_pad: false,
+                    ..Pool2d::new(k, s, pad, ceil)
+                }),
+            ] {
+                let what = format!("{} {k}x{k}/{s} pad {pad} ceil {ceil} on {hw}", op.kind());
+                assert_eq!(ow.is_multiple_of(4), vec4, "{what}: output width {ow}");
+                assert!(check(&what, &op, &x), "{what}: not on pool2d_tile");
+            }
+        }
+    }
+
+    #[test]
+    fn pool2d_tile_leaves_stride_3_large_windows_and_tiny_outputs_to_pool2d() {
+        let p = |k, s, hw| {
+            Pool2dParams::new(
+                PoolMode::Max,
+                [1, 2, hw, hw],
+                [1 + (hw - k) / s; 2],
+                [k; 2],
+                [s; 2],
+                [0; 4],
+            )
+        };
+        assert!(p(3, 2, 9).tile_fits());
+        assert!(!p(3, 3, 9).tile_fits(), "stride 3");
+        assert!(!p(6, 1, 9).tile_fits(), "6x6 window");
+        assert!(!p(3, 1, 3).tile_fits(), "2 outputs: under one vec4");
+        let mut rng = Rng::new(19);
+        let x = rng.tensor(&[1, 2, 9, 9], 3.0);
+        assert!(!check(
+            "maxpool 3x3/3",
+            &Op::MaxPool2d(Pool2d::new(3, 3, 0, false)),
+            &x
+        ));
     }
 
     #[test]

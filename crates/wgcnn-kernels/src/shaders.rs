@@ -162,6 +162,7 @@ libs! {
     "index",
     "sample",
     "mesh",
+    "pool",
 }
 
 shaders! {
@@ -172,12 +173,15 @@ shaders! {
     CONV2D_WINOGRAD_INPUT = "conv2d_winograd_input", "winograd";
     CONV2D_WINOGRAD_GEMM = "conv2d_winograd_gemm", "winograd", "subgroup";
     CONV2D_WINOGRAD_OUTPUT = "conv2d_winograd_output", "winograd", "activation";
+    CONV2D_WINOGRAD4_INPUT = "conv2d_winograd4_input", "winograd";
+    CONV2D_WINOGRAD4_OUTPUT = "conv2d_winograd4_output", "winograd", "activation";
     DWCONV2D = "dwconv2d", "dwconv", "activation";
     DWCONV2D_TILE = "dwconv2d_tile", "dwconv", "activation";
     LINEAR = "linear", "linear", "activation";
     LINEAR_SG = "linear_sg", "linear", "subgroup", "activation";
     PREPROCESS = "preprocess";
-    POOL2D = "pool2d";
+    POOL2D = "pool2d", "pool";
+    POOL2D_TILE = "pool2d_tile", "pool";
     ADAPTIVE_AVGPOOL2D = "adaptive_avgpool2d";
     BINARY = "binary", "index", "activation";
     PRELU = "prelu";

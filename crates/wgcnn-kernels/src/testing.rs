@@ -60,3 +60,59 @@ pub fn assert_close(what: &str, got: &Tensor, want: &Tensor, tol: f32) {
         "{what}: max abs diff {diff:e} exceeds {tol:e} x {scale:e}"
     );
 }
+
+/// A convolution test case: random input, weight, bias and residual (bias and residual made
+/// whether `desc` uses them or not, so the random stream does not depend on it), `desc` with
+/// `act` set, and the interpreter's output for it.
+pub struct ConvCase {
+    pub desc: crate::conv2d::ConvDesc,
+    pub x: Tensor,
+    pub w: Tensor,
+    pub b: Tensor,
+    pub r: Tensor,
+    pub want: Tensor,
+}
+
+/// Draws a [`ConvCase`] for `desc` with activation `act`; `name` labels a failure.
+pub fn conv_case(
+    rng: &mut Rng,
+    name: &str,
+    desc: &crate::conv2d::ConvDesc,
+    act: wgcnn_graph::Activation,
+) -> ConvCase {
+    use wgcnn_graph::{Conv2d, Op, interp};
+    let desc = crate::conv2d::ConvDesc {
+        act: act.code(),
+        ..*desc
+    };
+    let out = desc.output().unwrap_or_else(|e| panic!("{name}: {e}"));
+    let x = rng.tensor(&desc.input, 1.0);
+    let w = rng.tensor(&desc.weight, 1.0);
+    let b = rng.tensor(&[desc.weight[0]], 1.0);
+    let r = rng.tensor(&out, 1.0);
+    let op = Op::Conv2d(Conv2d {
+        stride: desc.stride,
+        padding: desc.padding,
+        dilation: desc.dilation,
+        groups: desc.groups,
+        bias: desc.bias,
+        residual: desc.residual,
+        act,
+    });
+    let mut inputs = vec![&x, &w];
+    if desc.bias {
+        inputs.push(&b);
+    }
+    if desc.residual {
+        inputs.push(&r);
+    }
+    let want = interp::eval_op(&op, &inputs).unwrap_or_else(|e| panic!("{name}: interpreter: {e}"));
+    ConvCase {
+        desc,
+        x,
+        w,
+        b,
+        r,
+        want,
+    }
+}

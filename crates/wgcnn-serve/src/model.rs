@@ -196,6 +196,7 @@ impl Model {
                 batch: max_batch,
                 transform: Some(wgcnn::onnx_default_transform(c, h)),
                 labels: None,
+                ..Default::default()
             };
             Net::Classifier(Classifier::from_onnx(engine, &model, &options).map_err(lib)?)
         } else {
@@ -205,6 +206,7 @@ impl Model {
                 batch: max_batch,
                 transform: None,
                 labels: None,
+                ..Default::default()
             };
             Net::Classifier(Classifier::new(engine, &options).map_err(lib)?)
         };

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use wgcnn_exec::{Plan, WeightCache};
 use wgcnn_graph::{Graph, Op, Tensor, WeightSource};
 use wgcnn_kernels::preprocess::{self, Filter, PreprocessParams, Transform};
-use wgcnn_kernels::{Launch, encode_launch};
+use wgcnn_kernels::{Launch, Precision, encode_launch, precision};
 use wgcnn_models::{BuildOptions, Interpolation, ModelInfo};
 
 use crate::image::RgbImage;
@@ -50,6 +50,10 @@ pub struct ClassifierOptions {
     pub transform: Option<Transform>,
     /// Class names; `None` uses ImageNet's for 1000-class models, else `class N`.
     pub labels: Option<Vec<String>>,
+    /// How weights and activations are stored on the GPU: [`Precision::F16`] halves memory
+    /// and traffic (computing in f32 still) on devices with `shader-f16`; a model with an op
+    /// that has no f16 kernel is refused.
+    pub precision: Precision,
 }
 
 impl Default for ClassifierOptions {
@@ -60,6 +64,7 @@ impl Default for ClassifierOptions {
             batch: 1,
             transform: None,
             labels: None,
+            precision: Precision::F32,
         }
     }
 }
@@ -120,6 +125,8 @@ pub struct Classifier {
     rebuild: Option<Rebuild>,
     /// Weight buffers shared by every plan.
     weights: Arc<WeightCache>,
+    /// How the plans store tensors.
+    precision: Precision,
 }
 
 impl std::fmt::Debug for Classifier {
@@ -226,6 +233,7 @@ impl Classifier {
             transform,
             options.labels.clone(),
             Some(rebuild),
+            options.precision,
         )
     }
 
@@ -281,6 +289,7 @@ impl Classifier {
             transform,
             options.labels.clone(),
             Some(rebuild),
+            options.precision,
         )
     }
 
@@ -295,7 +304,7 @@ impl Classifier {
         transform: Transform,
         labels: Option<Vec<String>>,
     ) -> Result<Classifier, Error> {
-        Self::assemble(engine, name, graph, transform, labels, None)
+        Self::assemble(engine, name, graph, transform, labels, None, Precision::F32)
     }
 
     fn assemble(
@@ -305,6 +314,7 @@ impl Classifier {
         transform: Transform,
         labels: Option<Vec<String>>,
         rebuild: Option<Rebuild>,
+        precision: Precision,
     ) -> Result<Classifier, Error> {
         let (input, logits) = match (graph.inputs.as_slice(), graph.outputs.as_slice()) {
             ([i], [o]) => (*i, *o),
@@ -339,7 +349,7 @@ impl Classifier {
             });
         }
         let weights = WeightCache::new();
-        let full = Arc::new(batch_plan(engine, graph, &weights)?);
+        let full = Arc::new(batch_plan(engine, graph, &weights, precision)?);
         let classes = out_shape[1];
         let labels = match labels {
             Some(l) => l,
@@ -356,11 +366,17 @@ impl Classifier {
             partial: Mutex::new(Vec::new()),
             rebuild,
             weights,
+            precision,
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// How weights and activations are stored on the GPU.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Images per submission.
@@ -425,7 +441,12 @@ impl Classifier {
         if let Some((_, p)) = partial.iter().find(|(size, _)| *size == n) {
             return Ok(p.clone());
         }
-        let plan = Arc::new(batch_plan(&self.engine, rebuild(n)?, &self.weights)?);
+        let plan = Arc::new(batch_plan(
+            &self.engine,
+            rebuild(n)?,
+            &self.weights,
+            self.precision,
+        )?);
         tracing::debug!(model = %self.name, batch = n, "planned a partial batch");
         partial.push((n, plan.clone()));
         Ok(plan)
@@ -467,7 +488,7 @@ impl Classifier {
             .ok_or(Error::Internal("plan has no input"))?;
         let shape = used.plan.input_shapes().remove(0);
         let per_image: usize = shape[1..].iter().product();
-        let data = ctx.read(input, per_image)?;
+        let data = precision::read(ctx, input, per_image, used.plan.precision())?;
         let mut one = shape;
         one[0] = 1;
         Ok(Tensor { shape: one, data })
@@ -541,6 +562,8 @@ impl Classifier {
             .input_buffer(0)
             .ok_or(Error::Internal("plan has no input"))?;
         let slots = plan.input_shapes().first().map_or(1, |s| s[0]);
+        // The kernel writes the plan's input at the plan's precision.
+        let _precision = precision::scope(plan.precision());
         let launches = (0..slots)
             .map(|i| {
                 let p = PreprocessParams::new(&self.transform, 1, 1, i);
@@ -579,6 +602,7 @@ fn batch_plan(
     engine: &Engine,
     mut graph: Graph,
     weights: &WeightCache,
+    precision: Precision,
 ) -> Result<BatchPlan, Error> {
     let logits = *graph
         .outputs
@@ -586,7 +610,7 @@ fn batch_plan(
         .ok_or(Error::Internal("graph has no output"))?;
     let probs = graph.push_node("softmax", Op::Softmax { axis: 1 }, &[logits])?;
     graph.outputs.push(probs);
-    let plan = Plan::with_weights(engine.context().clone(), &graph, weights)?;
+    let plan = Plan::with_precision(engine.context().clone(), &graph, weights, precision)?;
     Ok(BatchPlan {
         plan,
         staging: Mutex::new(None),

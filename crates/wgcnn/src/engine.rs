@@ -26,6 +26,10 @@ pub struct EngineOptions {
     /// Kernel families plans may use: [`Variants::Auto`] chooses per layer and device; the
     /// others force one family (tests, and working around a driver bug).
     pub variants: Variants,
+    /// Forces the subgroup kernels' lane layout (`WGCNN_SUBGROUP_GROUPS` in the CLI): 0 the
+    /// 8-lane broadcast form, 1..=8 the wide form with that many groups of 8 lanes per
+    /// workgroup; `None`: chosen from the adapter's subgroup sizes.
+    pub subgroup_groups: Option<u32>,
 }
 
 impl EngineOptions {
@@ -37,6 +41,7 @@ impl EngineOptions {
             no_cache: self.no_cache,
             cache_dir: self.cache_dir.clone(),
             variants: self.variants,
+            subgroup_groups: self.subgroup_groups,
         }
     }
 }

@@ -53,8 +53,8 @@ pub use segmenter::{
 };
 pub use wgcnn_exec::{Plan, PlanStats};
 pub use wgcnn_graph::{Graph, Tensor};
-pub use wgcnn_kernels::Variants;
 pub use wgcnn_kernels::preprocess::{Filter, Transform};
+pub use wgcnn_kernels::{Precision, Variants};
 pub use {wgcnn_exec, wgcnn_graph, wgcnn_io, wgcnn_kernels, wgcnn_models};
 
 /// Everything that can go wrong in the library, with the file, key, node or shape named.

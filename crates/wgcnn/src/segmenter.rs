@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use wgcnn_exec::Plan;
 use wgcnn_graph::{GraphBuilder, Op, Tensor, WeightSource};
-use wgcnn_kernels::encode_launch;
 use wgcnn_kernels::preprocess::{self, PreprocessParams, Transform};
+use wgcnn_kernels::{Precision, encode_launch, precision};
 use wgcnn_models::segment::{SegmentBuildOptions, SegmenterInfo, find_segmenter};
 
 use crate::draw::{self, Style};
@@ -100,6 +100,9 @@ pub struct SegmenterOptions {
     /// Run the checkpoint's auxiliary `FCNHead` too ([`Segmentation::aux_classes`]); its
     /// `aux_classifier.*` keys are then required. LR-ASPP has none.
     pub aux: bool,
+    /// How weights and activations are stored on the GPU ([`Precision::F16`]: half the memory,
+    /// computed in f32; devices with `shader-f16` only).
+    pub precision: Precision,
 }
 
 impl SegmenterOptions {
@@ -111,6 +114,7 @@ impl SegmenterOptions {
             resize: None,
             labels: None,
             aux: false,
+            precision: Precision::F32,
         }
     }
 }
@@ -235,6 +239,8 @@ pub struct Segmenter {
     gpu_weights: Arc<wgcnn_exec::WeightCache>,
     /// Whether the aux head runs.
     aux: bool,
+    /// How every plan (network, class map) and the staged input store values.
+    precision: Precision,
 }
 
 impl std::fmt::Debug for Segmenter {
@@ -296,6 +302,7 @@ impl Segmenter {
             networks: Mutex::new(Lru::new(PLAN_CACHE)),
             gpu_weights: wgcnn_exec::WeightCache::new(),
             aux: options.aux,
+            precision: options.precision,
         })
     }
 
@@ -392,10 +399,11 @@ impl Segmenter {
             .enumerate()
             .map(|(i, v)| (v - t.mean[i / plane]) / t.std[i / plane])
             .collect();
-        self.engine.context().queue.write_buffer(
+        precision::write(
+            self.engine.context(),
             &front.staged,
-            0,
-            bytemuck::cast_slice(&normalized),
+            &normalized,
+            self.precision,
         );
         let out = front
             .back
@@ -407,16 +415,17 @@ impl Segmenter {
     /// logits into the back: nothing leaves the GPU.
     fn encode_network(encoder: &mut wgpu::CommandEncoder, front: &FrontPlan, network: &Plan) {
         let (w, h) = front.resized;
+        // Values of the plans' precision, in whole 4-byte words.
+        let bytes = |n: usize| (n as u64 * network.precision().bytes()).next_multiple_of(4);
         if let Some(to) = network.input_buffer(0) {
-            encoder.copy_buffer_to_buffer(&front.staged, 0, to, 0, (3 * w * h * 4) as u64);
+            encoder.copy_buffer_to_buffer(&front.staged, 0, to, 0, bytes(3 * w * h));
         }
         network.encode(encoder);
         // The logits (and the aux head's, when it runs) into the class-map plan's inputs.
         let shapes = front.back.input_shapes();
         for (i, shape) in shapes.iter().enumerate() {
             if let (Some(from), Some(to)) = (network.output_buffer(i), front.back.input_buffer(i)) {
-                let bytes = shape.iter().product::<usize>() * 4;
-                encoder.copy_buffer_to_buffer(from, 0, to, 0, bytes as u64);
+                encoder.copy_buffer_to_buffer(from, 0, to, 0, bytes(shape.iter().product()));
             }
         }
     }
@@ -470,7 +479,12 @@ impl Segmenter {
                 source: e,
             })?;
         let ctx = self.engine.context().clone();
-        Ok(Plan::with_weights(ctx, &graph, &self.gpu_weights)?)
+        Ok(Plan::with_precision(
+            ctx,
+            &graph,
+            &self.gpu_weights,
+            self.precision,
+        )?)
     }
 
     /// The upload buffer, the preprocess launch and the class-map plan for a `width` x
@@ -519,7 +533,12 @@ impl Segmenter {
             )?;
             b.output(map);
         }
-        let back = self.engine.plan(&b.finish())?;
+        let back = Plan::with_precision(
+            ctx.clone(),
+            &b.finish(),
+            &wgcnn_exec::WeightCache::default(),
+            self.precision,
+        )?;
         let image = ctx.storage("image pixels", (width * height) as u64 * 4);
         let staged = ctx.storage("segmenter input", (3 * net_w * net_h) as u64 * 4);
         let mut params = PreprocessParams::resize_only(width, height, net_w, net_h);
@@ -527,7 +546,11 @@ impl Segmenter {
             params.mean[c] = self.transform.mean[c];
             params.inv_std[c] = 1.0 / self.transform.std[c];
         }
-        let prepare = preprocess::launch(ctx, "resize + normalize", &params, &image, &staged);
+        // It writes `staged` at the network's precision.
+        let prepare = {
+            let _precision = precision::scope(self.precision);
+            preprocess::launch(ctx, "resize + normalize", &params, &image, &staged)
+        };
         ctx.compile_pipelines(std::slice::from_ref(&prepare))?;
         Ok(FrontPlan {
             image,

@@ -294,9 +294,16 @@ fn unfoldable_batchnorms_and_adds_stay() {
     let c3 = n.conv("c3", s, 4, 1, Conv2d::new(1, 0, 1, false));
     let s2 = n.node("add_bcast", Op::Add, &[c3, bias]);
     let g = n.finish(&[s2]);
+    let folded = fold_batchnorm(&g);
+    assert_eq!(
+        count(&folded, "batchnorm"),
+        3,
+        "none of the three folds into a conv"
+    );
     let opt = optimize(&g);
     assert_same_results("unfoldable", &g, &opt);
-    assert_eq!(count(&opt, "batchnorm"), 3);
+    // ... and standalone_batchnorm makes each a depthwise 1x1 conv.
+    assert_eq!(count(&opt, "batchnorm"), 0);
     assert_eq!(count(&opt, "add"), 2);
     // Only the sigmoid after c2 fuses.
     assert_eq!(count(&opt, "activation"), 0);
@@ -334,9 +341,14 @@ fn graph_output_in_the_middle_keeps_existing() {
     let opt = optimize(&g);
     assert_same_results("middle outputs", &g, &opt);
     assert_eq!(
-        count(&opt, "batchnorm"),
+        count(&fold_batchnorm(&g), "batchnorm"),
         1,
         "conv output is read by the caller"
+    );
+    assert_eq!(
+        count(&opt, "batchnorm"),
+        0,
+        "the standalone BatchNorm is a 1x1 conv"
     );
     // The relu reads the bn output that is itself an output: not fusable into anything.
     assert_eq!(count(&opt, "activation"), 1);
@@ -388,6 +400,57 @@ fn linear_bn1d_relu_becomes_one_linear() {
             act: Activation::HardSwish
         }
     ));
+}
+
+#[test]
+fn densenet_preactivation_bn_relu_becomes_one_depthwise_conv() {
+    // DenseNet's layer: relu(norm(concat(a, b))) -> conv; the norm reads the concatenation, which
+    // later layers read too, so it cannot fold into a conv: it becomes a depthwise 1x1 conv and
+    // the ReLU fuses into that.
+    let mut n = Net::new(11);
+    let x = n.b.input("x", &[2, 4, 5, 6]);
+    let a = n.conv("a", x, 4, 3, Conv2d::new(1, 1, 1, false));
+    let cat = n.node("cat", Op::Concat { axis: 1 }, &[x, a]);
+    let y = n.bn("norm1", cat);
+    let y = n.act("relu1", y, Activation::Relu);
+    let y = n.conv("conv1", y, 6, 1, Conv2d::new(1, 0, 1, false));
+    let z = n.node("cat2", Op::Concat { axis: 1 }, &[cat, y]);
+    let g = n.finish(&[z]);
+    let opt = optimize(&g);
+    assert_same_results("densenet layer", &g, &opt);
+    assert_eq!(
+        (count(&opt, "batchnorm"), count(&opt, "activation")),
+        (0, 0)
+    );
+    let norm = opt
+        .nodes
+        .iter()
+        .find(|n| n.name == "norm1")
+        .expect("norm1 kept");
+    let Op::Conv2d(c) = &norm.op else {
+        panic!("norm1 should be a conv, got {:?}", norm.op)
+    };
+    assert_eq!((c.groups, c.bias, c.act), (8, true, Activation::Relu));
+    assert_eq!(opt.shape(norm.inputs[1]), &[8, 1, 1, 1]);
+}
+
+#[test]
+fn batchnorm_on_2d_or_unbound_stats_is_not_made_a_conv() {
+    let mut n = Net::new(12);
+    let x = n.b.input("x", &[3, 5]);
+    let y = n.bn("bn1d", x);
+    let x4 = n.b.input("x4", &[1, 2, 3, 3]);
+    let z = n.bn("bn_unbound", x4);
+    let mut g = n.finish(&[y, z]);
+    for t in g
+        .tensors
+        .iter_mut()
+        .filter(|t| t.name == "bn_unbound.running_mean")
+    {
+        t.data = None;
+    }
+    let opt = super::standalone_batchnorm(&g);
+    assert_eq!(count(&opt, "batchnorm"), 2);
 }
 
 #[test]

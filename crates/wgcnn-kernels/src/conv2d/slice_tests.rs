@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::testing::{Rng, assert_close, ctx};
-use wgcnn_graph::{Activation, Conv2d, Op, Tensor, interp};
+use wgcnn_graph::{Activation, Tensor};
 
 /// What the channels outside the slice hold before and after the launch.
 const SENTINEL: f32 = 123.5;
@@ -25,25 +25,18 @@ fn check_slice(rng: &mut Rng, desc: &ConvDesc, path: Path, total: usize, offset:
     let desc = ConvDesc {
         bias: true,
         residual: true,
-        act: Activation::Relu.code(),
         ..*desc
     };
+    let crate::testing::ConvCase {
+        desc,
+        x,
+        w,
+        b,
+        r,
+        want,
+    } = crate::testing::conv_case(rng, &name, &desc, Activation::Relu);
     let out = desc.output().expect("valid desc");
     let [n, k, oh, ow] = out;
-    let x = rng.tensor(&desc.input, 1.0);
-    let w = rng.tensor(&desc.weight, 1.0);
-    let b = rng.tensor(&[k], 1.0);
-    let r = rng.tensor(&out, 1.0);
-    let op = Op::Conv2d(Conv2d {
-        stride: desc.stride,
-        padding: desc.padding,
-        dilation: desc.dilation,
-        groups: desc.groups,
-        bias: true,
-        residual: true,
-        act: Activation::Relu,
-    });
-    let want = interp::eval_op(&op, &[&x, &w, &b, &r]).expect("interpreter");
     let (xb, bb, rb) = (
         ctx.upload("x", &x.data),
         ctx.upload("b", &b.data),

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::testing::{Rng, assert_close, ctx};
-use wgcnn_graph::{Activation, Conv2d, Op, Tensor, interp};
+use wgcnn_graph::{Activation, Tensor};
 
 /// Every activation, with non-default parameters where it has some.
 pub(crate) const ACTS: [Activation; 9] = [
@@ -49,32 +49,14 @@ pub(crate) fn check(
     which: Which,
 ) -> f32 {
     let ctx = ctx();
-    let desc = ConvDesc {
-        act: act.code(),
-        ..*desc
-    };
-    let out = desc.output().unwrap_or_else(|e| panic!("{name}: {e}"));
-    let x = rng.tensor(&desc.input, 1.0);
-    let w = rng.tensor(&desc.weight, 1.0);
-    let b = rng.tensor(&[desc.weight[0]], 1.0);
-    let r = rng.tensor(&out, 1.0);
-    let op = Op::Conv2d(Conv2d {
-        stride: desc.stride,
-        padding: desc.padding,
-        dilation: desc.dilation,
-        groups: desc.groups,
-        bias: desc.bias,
-        residual: desc.residual,
-        act,
-    });
-    let mut inputs = vec![&x, &w];
-    if desc.bias {
-        inputs.push(&b);
-    }
-    if desc.residual {
-        inputs.push(&r);
-    }
-    let want = interp::eval_op(&op, &inputs).unwrap_or_else(|e| panic!("{name}: interpreter: {e}"));
+    let crate::testing::ConvCase {
+        desc,
+        x,
+        w,
+        b,
+        r,
+        want,
+    } = crate::testing::conv_case(rng, name, desc, act);
     let len = want.numel();
     let (xb, wb, bb, rb) = (
         ctx.upload("x", &x.data),
@@ -146,7 +128,7 @@ pub(crate) fn check(
         }
     };
     ctx.run(&[l]).expect("run");
-    let got = Tensor::new(&out, ctx.read(&yb, len).expect("read")).expect("shape");
+    let got = Tensor::new(&want.shape, ctx.read(&yb, len).expect("read")).expect("shape");
     assert_close(
         &format!("{name} {desc:?} {act:?}"),
         &got,

@@ -36,8 +36,10 @@ pub enum Variant {
     /// [`crate::dwconv2d`]: one input channel per group.
     Depthwise,
     /// [`winograd`]: 3x3, stride 1, undilated, one group, input channels a multiple of 4;
-    /// three launches and two scratch buffers, see [`winograd::launches`].
+    /// three launches and two scratch buffers, see [`winograd::launches`]. F(2x2, 3x3).
     Winograd,
+    /// [`Variant::Winograd`] with F(4x4, 3x3) tiles ([`winograd::Tile::F4`]).
+    Winograd4,
     /// `conv2d_1x1_sg.wgsl`: 1x1, stride 1, unpadded, one group, C and H*W multiples of 4.
     Pointwise,
     /// `conv2d_sg.wgsl` with `SG4` (4 input channels a step): input channels per group a
@@ -49,14 +51,130 @@ pub enum Variant {
     General,
 }
 
+impl Variant {
+    /// The Winograd tile of [`Variant::Winograd`] / [`Variant::Winograd4`]; `None` for the
+    /// one-launch kernels.
+    pub fn winograd_tile(self) -> Option<winograd::Tile> {
+        match self {
+            Variant::Winograd => Some(winograd::Tile::F2),
+            Variant::Winograd4 => Some(winograd::Tile::F4),
+            _ => None,
+        }
+    }
+}
+
 /// Whether the device runs the subgroup kernels (`conv2d_sg*`, `conv2d_1x1_sg`, the Winograd
 /// GEMM, `linear_sg`): the subgroup feature with subgroups of at least 8 lanes (the kernels
-/// broadcast from lanes 0..7), unless the engine forces the portable kernels
+/// share values among groups of 8 lanes), unless the engine forces the portable kernels
 /// ([`Variants::Portable`]).
+///
+/// The Winograd GEMM keeps 8-invocation workgroups and `subgroupBroadcast` from lanes 0..7 on
+/// every device: a workgroup of 8 invocations lies in one subgroup whenever subgroups have at
+/// least 8 lanes (lanes 0..7 of it, the rest of a wider subgroup idle), so it is correct on any
+/// size this function admits, only not filling wider subgroups.
 pub fn subgroups_usable(ctx: &Context) -> bool {
     ctx.variants != Variants::Portable
         && ctx.features.contains(wgpu::Features::SUBGROUP)
         && ctx.info.subgroup_min_size >= 8
+}
+
+/// The largest number of 8-lane groups a wide workgroup holds (64 invocations: AMD's wave64,
+/// and within every device's 256-invocation limit).
+pub const MAX_SUBGROUP_GROUPS: u32 = 8;
+
+/// How the subgroup kernels `conv2d_sg`, `conv2d_1x1_sg` and `linear_sg` lay out their lanes:
+/// their `GROUPS` override.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubgroupForm {
+    /// Workgroups of 8 invocations sharing weights by `subgroupBroadcast` from lanes 0..7
+    /// (`GROUPS` = 0): the fastest form on lavapipe's 8-lane subgroups.
+    Broadcast,
+    /// Workgroups of `8 * groups` invocations, each group of 8 lanes of a subgroup owning its
+    /// own block and sharing weights by `subgroupShuffle` (`GROUPS` = `groups`): fills
+    /// subgroups of 16 to 64 lanes. The grid is a `groups`-th of the blocks.
+    Wide { groups: u32 },
+}
+
+impl SubgroupForm {
+    /// The form [`ContextOptions::subgroup_groups`] asks for: 0 the broadcast form, else the
+    /// wide form with `groups` groups, at most [`MAX_SUBGROUP_GROUPS`].
+    ///
+    /// [`ContextOptions::subgroup_groups`]: crate::ContextOptions::subgroup_groups
+    pub fn forced(groups: u32) -> Self {
+        match groups {
+            0 => SubgroupForm::Broadcast,
+            g => SubgroupForm::Wide {
+                groups: g.min(MAX_SUBGROUP_GROUPS),
+            },
+        }
+    }
+
+    /// Blocks per workgroup.
+    pub fn groups(self) -> u32 {
+        match self {
+            SubgroupForm::Broadcast => 1,
+            SubgroupForm::Wide { groups } => groups,
+        }
+    }
+
+    /// The kernels' `GROUPS` override constant.
+    pub fn constant(self) -> (&'static str, f64) {
+        match self {
+            SubgroupForm::Broadcast => ("GROUPS", 0.0),
+            SubgroupForm::Wide { groups } => ("GROUPS", f64::from(groups)),
+        }
+    }
+
+    /// Workgroups for `blocks` blocks (before folding onto a 2-D grid).
+    pub fn workgroups(self, blocks: u32) -> u32 {
+        blocks.div_ceil(self.groups())
+    }
+
+    /// `broadcast8` or `wide<G>`, for `wgcnn info` and logs.
+    pub fn name(self) -> String {
+        match self {
+            SubgroupForm::Broadcast => "broadcast8".into(),
+            SubgroupForm::Wide { groups } => format!("wide{groups}"),
+        }
+    }
+}
+
+/// The subgroup kernels' form on `ctx`'s device ([`ContextOptions::subgroup_groups`] forces
+/// one): CPU adapters (lavapipe) take [`SubgroupForm::Broadcast`] whatever their subgroup size,
+/// GPUs the form [`form_for_sizes`] picks from their subgroup sizes. On lavapipe a shuffle
+/// from a per-lane index is a gather over the lanes where a constant-lane broadcast is one
+/// element extract: measured at 16 lanes (`LP_NATIVE_VECTOR_WIDTH=512`, `wgcnn bench`, CPU
+/// time per run), the wide form (2 groups) took 4.1x the broadcast form's on ResNet-50 and
+/// 3.9x on MobileNetV2; at 8 lanes, where the shuffle lanes are constants, forcing 4 groups
+/// changed nothing measurable (within 1%). A GPU's shuffle is one instruction. Meaningful only
+/// where [`subgroups_usable`].
+///
+/// [`ContextOptions::subgroup_groups`]: crate::ContextOptions::subgroup_groups
+pub fn subgroup_form(ctx: &Context) -> SubgroupForm {
+    if let Some(g) = ctx.subgroup_groups {
+        return SubgroupForm::forced(g);
+    }
+    if ctx.info.device_type == wgpu::DeviceType::Cpu {
+        return SubgroupForm::Broadcast;
+    }
+    form_for_sizes(ctx.info.subgroup_min_size, ctx.info.subgroup_max_size)
+}
+
+/// The form for a GPU whose subgroups have `min..=max` lanes: at most 8 lanes take
+/// [`SubgroupForm::Broadcast`]; subgroups that may be wider take [`SubgroupForm::Wide`] with
+/// `min(max, 64) / 8` groups, a workgroup of the widest subgroup the driver may pick (NVIDIA
+/// and Apple 32: 4 groups; AMD 64 or 32/64: 8; Intel 8 to 32: 4). The wide form is correct for
+/// any subgroup size that is a multiple of 8 (lanes find their group through `subgroup_id`),
+/// so Intel, whose compiler picks SIMD8, 16 or 32 per shader, takes it too: at SIMD8 its
+/// workgroup is 4 subgroups of one group each, the case the tests force on lavapipe's 8 lanes.
+pub fn form_for_sizes(min: u32, max: u32) -> SubgroupForm {
+    if max <= 8 || min < 8 {
+        SubgroupForm::Broadcast
+    } else {
+        SubgroupForm::Wide {
+            groups: (max.min(64) / 8).clamp(1, MAX_SUBGROUP_GROUPS),
+        }
+    }
 }
 
 /// The kernel for `desc` on `ctx`'s device: depthwise layers take their own kernel. With
@@ -78,13 +196,11 @@ pub fn variant(ctx: &Context, desc: &ConvDesc) -> Variant {
     if !subgroups_usable(ctx) || !blocks_pay {
         return Variant::General;
     }
-    if winograd::fits(desc)
-        && forced != Variants::Subgroup
-        && (forced == Variants::Winograd || winograd::pays(desc))
-        && winograd::WinogradParams::new(desc)
-            .is_ok_and(|p| p.v_bytes().max(p.m_bytes()) <= ctx.max_binding())
-    {
-        Variant::Winograd
+    if let Some(tile) = winograd::choose(ctx, desc) {
+        match tile {
+            winograd::Tile::F2 => Variant::Winograd,
+            winograd::Tile::F4 => Variant::Winograd4,
+        }
     } else if [kh, kw] == [1, 1]
         && desc.stride == [1, 1]
         && desc.padding == [0; 4]
@@ -132,6 +248,12 @@ pub fn prepare_weights<'w>(
     }
     Ok(match variant {
         Variant::Winograd => Cow::Owned(winograd::transform_weights(weight, k, cg)?),
+        Variant::Winograd4 => Cow::Owned(winograd::transform_weights_for(
+            winograd::Tile::F4,
+            weight,
+            k,
+            cg,
+        )?),
         Variant::Subgroup4 if kh * kw > 1 => {
             let khw = kh * kw;
             let mut out = vec![0f32; weight.len()];
@@ -154,9 +276,10 @@ pub fn prepare_weights<'w>(
 }
 
 /// Records `y = act(conv(x, weight) + bias + residual)` on `spec` ([`SG_SPEC`] or
-/// [`POINTWISE_SPEC`]) with its override `constants` (`SG4` for [`SG_SPEC`]), params from
-/// [`Conv2dParams::subgroup`] and weights from [`prepare_weights`]; the device must have
-/// subgroups ([`subgroups_usable`]). Buffers as in [`launch`].
+/// [`POINTWISE_SPEC`]) with its override `constants` (`SG4` for [`SG_SPEC`]; the device's
+/// [`subgroup_form`] adds `GROUPS` and sets the grid), params from [`Conv2dParams::subgroup`]
+/// and weights from [`prepare_weights`]; the device must have subgroups
+/// ([`subgroups_usable`]). Buffers as in [`launch`].
 #[allow(clippy::too_many_arguments)]
 pub fn launch_sg(
     ctx: &Context,
@@ -170,12 +293,15 @@ pub fn launch_sg(
     residual: &wgpu::Buffer,
     y: &wgpu::Buffer,
 ) -> Launch {
+    let form = subgroup_form(ctx);
+    let mut constants = constants.to_vec();
+    constants.push(form.constant());
     ctx.launch(
         label,
-        &ctx.kernel(spec, constants),
+        &ctx.kernel(spec, &constants),
         bytemuck::bytes_of(p),
         &[x, weight, bias, residual, y],
-        grid(p.workgroups(), MAX_GROUPS),
+        grid(form.workgroups(p.workgroups()), MAX_GROUPS),
     )
 }
 
@@ -246,7 +372,7 @@ pub fn launch_variant_into(
         Variant::Depthwise => {
             crate::dwconv2d::launch_for(ctx, label, desc, x, weight, bias, residual, y)
         }
-        Variant::Winograd => Err(KernelError::BadShape {
+        Variant::Winograd | Variant::Winograd4 => Err(KernelError::BadShape {
             kernel: "conv2d",
             detail: format!(
                 "{label}: the Winograd path is three launches with scratch buffers \
@@ -311,7 +437,7 @@ pub fn launch_for(
         Variant::General
     };
     let v = match variant(ctx, desc) {
-        Variant::Winograd => scalar_step,
+        Variant::Winograd | Variant::Winograd4 => scalar_step,
         Variant::Subgroup4 if kh * kw > 1 => scalar_step,
         Variant::Subgroup => scalar_step,
         v => v,

@@ -3,7 +3,7 @@
 use super::*;
 use crate::conv2d::tests::ACTS;
 use crate::testing::{Rng, assert_close, ctx};
-use wgcnn_graph::{Activation, Conv2d, Op, Tensor, interp};
+use wgcnn_graph::{Activation, Tensor};
 
 /// Relative tolerance over `c` input channels: as the direct kernel's (F(2x2, 3x3)'s transforms
 /// only add and halve).
@@ -11,8 +11,15 @@ fn tolerance(c: usize) -> f32 {
     crate::conv2d::tests::tolerance(c * 9)
 }
 
-/// Runs `desc` (act from `act`) through the three launches with random data and compares with
-/// the interpreter; returns the relative error. `scratch` is shared across calls, as in a plan.
+/// F(4x4, 3x3)'s tolerance: 4x F(2x2, 3x3)'s, since its f32 results are measured 2-4x
+/// further from exact than the direct kernel's ([`F4_ERROR_BUDGET`]).
+fn tolerance4(c: usize) -> f32 {
+    4.0 * tolerance(c)
+}
+
+/// Runs `desc` (act from `act`) through the three F(2x2, 3x3) launches with random data and
+/// compares with the interpreter; returns the relative error. `scratch` is shared across calls,
+/// as in a plan.
 fn check(
     rng: &mut Rng,
     scratch: &mut Scratch,
@@ -20,41 +27,35 @@ fn check(
     desc: &ConvDesc,
     act: Activation,
 ) -> f32 {
+    check_tile(rng, scratch, name, desc, act, Tile::F2)
+}
+
+/// [`check`] with output tiles `tile`.
+fn check_tile(
+    rng: &mut Rng,
+    scratch: &mut Scratch,
+    name: &str,
+    desc: &ConvDesc,
+    act: Activation,
+    tile: Tile,
+) -> f32 {
     let ctx = ctx();
     if !crate::conv2d::subgroups_usable(ctx) {
         println!("skipped: {} has no subgroups of >= 8 lanes", ctx.info.name);
         return 0.0;
     }
-    let desc = ConvDesc {
-        act: act.code(),
-        ..*desc
-    };
-    let out = desc.output().unwrap_or_else(|e| panic!("{name}: {e}"));
-    let x = rng.tensor(&desc.input, 1.0);
-    let w = rng.tensor(&desc.weight, 1.0);
-    let b = rng.tensor(&[desc.weight[0]], 1.0);
-    let r = rng.tensor(&out, 1.0);
-    let op = Op::Conv2d(Conv2d {
-        stride: desc.stride,
-        padding: desc.padding,
-        dilation: desc.dilation,
-        groups: desc.groups,
-        bias: desc.bias,
-        residual: desc.residual,
-        act,
-    });
-    let mut inputs = vec![&x, &w];
-    if desc.bias {
-        inputs.push(&b);
-    }
-    if desc.residual {
-        inputs.push(&r);
-    }
-    let want = interp::eval_op(&op, &inputs).unwrap_or_else(|e| panic!("{name}: interpreter: {e}"));
-    let p = WinogradParams::new(&desc).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let crate::testing::ConvCase {
+        desc,
+        x,
+        w,
+        b,
+        r,
+        want,
+    } = crate::testing::conv_case(rng, name, desc, act);
+    let p = WinogradParams::with_tile(&desc, tile).unwrap_or_else(|e| panic!("{name}: {e}"));
     check_size(ctx, name, &p).unwrap_or_else(|e| panic!("{e}"));
     let [k, c] = [desc.weight[0], desc.weight[1]];
-    let u = transform_weights(&w.data, k, c).expect("weight shape");
+    let u = transform_weights_for(tile, &w.data, k, c).expect("weight shape");
     let (xb, ub, bb, rb) = (
         ctx.upload("x", &x.data),
         ctx.upload("u", &u),
@@ -68,12 +69,16 @@ fn check(
     let residual = if desc.residual { &rb } else { &dummy };
     let ls = launches(ctx, name, &p, &xb, &ub, bias, residual, &yb, &vb, &mb);
     ctx.run(&ls).expect("run");
-    let got = Tensor::new(&out, ctx.read(&yb, want.numel()).expect("read")).expect("shape");
+    let got = Tensor::new(&want.shape, ctx.read(&yb, want.numel()).expect("read")).expect("shape");
+    let tol = match tile {
+        Tile::F2 => tolerance(c),
+        Tile::F4 => tolerance4(c),
+    };
     assert_close(
-        &format!("{name} {desc:?} {act:?}"),
+        &format!("{name} {tile:?} {desc:?} {act:?}"),
         &got,
         &want,
-        tolerance(c),
+        tol,
     );
     got.rel_error(&want)
 }
@@ -185,38 +190,45 @@ fn winograd_rejects_other_geometry() {
     }
 }
 
+/// A random 3x3 stride-1 layer up to `max_hw` wide and high: mostly padding 1, a third of the
+/// time any padding 0..=2 per side (never leaving the input under one 3x3 window), batch 1-2,
+/// 4-40 input channels, 1-40 outputs, bias and residual at random.
+fn random_desc(rng: &mut Rng, max_hw: usize) -> ConvDesc {
+    let pad = if rng.range(0, 3) == 0 {
+        [
+            rng.range(0, 2),
+            rng.range(0, 2),
+            rng.range(0, 2),
+            rng.range(0, 2),
+        ]
+    } else {
+        [1; 4]
+    };
+    let min_h = 3usize.saturating_sub(pad[0] + pad[2]).max(1);
+    let min_w = 3usize.saturating_sub(pad[1] + pad[3]).max(1);
+    ConvDesc {
+        bias: rng.range(0, 1) == 1,
+        residual: rng.range(0, 2) == 0,
+        ..desc(
+            [
+                rng.range(1, 2),
+                4 * rng.range(1, 10),
+                rng.range(min_h, max_hw),
+                rng.range(min_w, max_hw),
+            ],
+            rng.range(1, 40),
+            pad,
+        )
+    }
+}
+
 #[test]
 fn winograd_random_shapes_match_interpreter() {
     let mut rng = Rng::new(77);
     let mut scratch = Scratch::default();
     let mut worst = 0f32;
     for case in 0..40 {
-        let pad = if rng.range(0, 3) == 0 {
-            [
-                rng.range(0, 2),
-                rng.range(0, 2),
-                rng.range(0, 2),
-                rng.range(0, 2),
-            ]
-        } else {
-            [1; 4]
-        };
-        let min_h = 3usize.saturating_sub(pad[0] + pad[2]).max(1);
-        let min_w = 3usize.saturating_sub(pad[1] + pad[3]).max(1);
-        let d = ConvDesc {
-            bias: rng.range(0, 1) == 1,
-            residual: rng.range(0, 2) == 0,
-            ..desc(
-                [
-                    rng.range(1, 2),
-                    4 * rng.range(1, 10),
-                    rng.range(min_h, 19),
-                    rng.range(min_w, 19),
-                ],
-                rng.range(1, 40),
-                pad,
-            )
-        };
+        let d = random_desc(&mut rng, 19);
         worst = worst.max(check(
             &mut rng,
             &mut scratch,
@@ -227,3 +239,5 @@ fn winograd_random_shapes_match_interpreter() {
     }
     println!("winograd: 40 random cases, worst relative error {worst:.3e}");
 }
+
+mod f4;
