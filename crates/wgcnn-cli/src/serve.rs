@@ -41,6 +41,11 @@ pub struct ServeArgs {
     /// Largest request body (REST) or message (gRPC), in MiB; larger ones get 413.
     #[arg(long, default_value_t = 64, value_name = "M")]
     max_body_mb: usize,
+    /// How classifiers and segmenters store weights and activations on the GPU: f32, or f16
+    /// (half the memory and traffic, computed in f32; needs the adapter's shader-f16). Detectors
+    /// and mtcnn run at f32 only and are refused with f16.
+    #[arg(long, default_value = "f32", value_name = "f32|f16")]
+    precision: wgcnn::Precision,
 }
 
 pub fn run(args: &ServeArgs, adapter: Option<&str>) -> Result<()> {
@@ -67,6 +72,7 @@ pub fn run(args: &ServeArgs, adapter: Option<&str>) -> Result<()> {
         max_queue_delay: Duration::from_micros(args.max_queue_delay_us),
         max_queue: args.max_queue.max(1),
         max_body_bytes: args.max_body_mb.max(1) << 20,
+        precision: args.precision,
     };
     let engine = Engine::new(&crate::engine_options(adapter))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

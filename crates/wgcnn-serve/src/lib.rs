@@ -111,6 +111,9 @@ pub struct ServeConfig {
     pub max_queue: usize,
     /// Largest request body (REST) or message (gRPC).
     pub max_body_bytes: usize,
+    /// How classifiers and segmenters store weights and activations on the GPU (f16 needs the
+    /// adapter's shader-f16; detectors and faces are refused at f16).
+    pub precision: wgcnn::Precision,
 }
 
 impl Default for ServeConfig {
@@ -124,6 +127,7 @@ impl Default for ServeConfig {
             max_queue_delay: Duration::from_micros(2000),
             max_queue: 64,
             max_body_bytes: 64 << 20,
+            precision: wgcnn::Precision::F32,
         }
     }
 }
@@ -293,13 +297,14 @@ impl Server {
     pub async fn start(config: ServeConfig, engine: wgcnn::Engine) -> Result<Server, ServeError> {
         let specs = config.models.clone();
         let max_batch = config.max_batch_size;
+        let precision = config.precision;
         let loaded = tokio::task::spawn_blocking(move || {
             specs
                 .iter()
                 .map(|s| {
                     let t = Instant::now();
-                    let m = Model::load(&engine, s, max_batch)?;
-                    tracing::info!(model = %m.name, kind = m.platform(), load_ms = t.elapsed().as_millis() as u64, "model ready");
+                    let m = Model::load(&engine, s, max_batch, precision)?;
+                    tracing::info!(model = %m.name, kind = m.platform(), precision = %m.precision, load_ms = t.elapsed().as_millis() as u64, "model ready");
                     Ok(m)
                 })
                 .collect::<Result<Vec<_>, ServeError>>()

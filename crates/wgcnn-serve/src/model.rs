@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use wgcnn::{
     Classifier, ClassifierOptions, Detection, Detector, DetectorOptions, Engine, Face,
-    FaceDetector, FaceDetectorOptions, RgbImage, Scores, Segmentation, Segmenter, SegmenterOptions,
-    Tensor,
+    FaceDetector, FaceDetectorOptions, Precision, RgbImage, Scores, Segmentation, Segmenter,
+    SegmenterOptions, Tensor,
 };
 
 use crate::ServeError;
@@ -28,11 +28,12 @@ pub enum Net {
     Segmenter(Segmenter),
 }
 
-/// A loaded model: its name, network and batching limit.
+/// A loaded model: its name, network, batching limit and storage precision.
 pub struct Model {
     pub name: String,
     pub net: Net,
     pub max_batch: usize,
+    pub precision: Precision,
 }
 
 /// Protocol metadata of one tensor.
@@ -133,8 +134,15 @@ fn stem(path: &Path) -> String {
 
 impl Model {
     /// Builds the network `spec` names: a registered detector or segmenter (they need weights),
-    /// else a classifier (registered, with bundled or given weights, or ONNX).
-    pub fn load(engine: &Engine, spec: &ModelSpec, max_batch: usize) -> Result<Model, ServeError> {
+    /// else a classifier (registered, with bundled or given weights, or ONNX). `precision`
+    /// applies to classifiers and segmenters; a detector or the face model asked for f16 is an
+    /// error (their buffers carry integers; the library runs them at f32 only).
+    pub fn load(
+        engine: &Engine,
+        spec: &ModelSpec,
+        max_batch: usize,
+        precision: Precision,
+    ) -> Result<Model, ServeError> {
         let max_batch = max_batch.max(1);
         let lib = |e: wgcnn::Error| ServeError::internal(format!("model {}: {e}", spec.name));
         let needs = |what: &str| {
@@ -143,9 +151,20 @@ impl Model {
                 spec.name, spec.name
             ))
         };
+        let f32_only = |what: &str| {
+            if precision == Precision::F32 {
+                return Ok(());
+            }
+            Err(ServeError::internal(format!(
+                "model {} is a {what}, which runs at f32 only: --precision {precision} applies to \
+                 classifiers and segmenters (serve the {what} from a `wgcnn serve` without it)",
+                spec.name
+            )))
+        };
         let net = if spec.onnx.is_none()
             && wgcnn::wgcnn_models::detect::find_detector(&spec.name).is_ok()
         {
+            f32_only("detector")?;
             let weights = spec.weights.clone().ok_or_else(|| needs("detector"))?;
             let options = DetectorOptions {
                 model: spec.name.clone(),
@@ -160,6 +179,7 @@ impl Model {
                 keypoints: spec.name.starts_with("keypointrcnn"),
             }
         } else if spec.onnx.is_none() && spec.name == wgcnn::FACE_MODEL {
+            f32_only("face detector")?;
             let options = FaceDetectorOptions {
                 weights: spec.weights.clone(),
                 ..Default::default()
@@ -169,7 +189,10 @@ impl Model {
             && wgcnn::wgcnn_models::segment::find_segmenter(&spec.name).is_ok()
         {
             let weights = spec.weights.clone().ok_or_else(|| needs("segmenter"))?;
-            let options = SegmenterOptions::new(&spec.name, weights);
+            let options = SegmenterOptions {
+                precision,
+                ..SegmenterOptions::new(&spec.name, weights)
+            };
             Net::Segmenter(Segmenter::new(engine, &options).map_err(lib)?)
         } else if let Some(onnx) = &spec.onnx {
             let model = onnx.display().to_string();
@@ -196,7 +219,7 @@ impl Model {
                 batch: max_batch,
                 transform: Some(wgcnn::onnx_default_transform(c, h)),
                 labels: None,
-                ..Default::default()
+                precision,
             };
             Net::Classifier(Classifier::from_onnx(engine, &model, &options).map_err(lib)?)
         } else {
@@ -206,7 +229,7 @@ impl Model {
                 batch: max_batch,
                 transform: None,
                 labels: None,
-                ..Default::default()
+                precision,
             };
             Net::Classifier(Classifier::new(engine, &options).map_err(lib)?)
         };
@@ -216,6 +239,7 @@ impl Model {
             name: spec.name.clone(),
             net,
             max_batch,
+            precision,
         })
     }
 

@@ -173,6 +173,7 @@ fn config_json(s: &State, m: &str, v: &str) -> Result<Value, ServeError> {
         "max_batch_size": model.max_batch,
         "input": t(model.inputs()), "output": t(model.outputs()),
         "dynamic_batching": {"max_queue_delay_microseconds": delay},
+        "parameters": {"precision": {"string_value": model.precision.name()}},
     }))
 }
 

@@ -141,6 +141,7 @@ fn rest_health_and_metadata_endpoints_answer_with_json() {
     let cfg = get(s.http, &format!("/v2/models/{MODEL}/config")).json();
     assert_eq!(cfg["max_batch_size"], 4);
     assert_eq!(cfg["input"][0]["data_type"], "TYPE_STRING");
+    assert_eq!(cfg["parameters"]["precision"]["string_value"], "f32");
     assert_eq!(
         cfg["dynamic_batching"]["max_queue_delay_microseconds"],
         30000
