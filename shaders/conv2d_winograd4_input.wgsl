@@ -48,39 +48,32 @@ fn bt6(d: array<f32, 6>) -> array<f32, 6> {
 fn conv2d_winograd4_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                           @builtin(local_invocation_index) lid: u32) {
     // Tile t of input channel c.
-    let it = wino_item(params, wg, nwg, lid, params.in_c);
-    if (!it.ok) {
+    let tile = wino_input(params, wg, nwg, lid, 4u);
+    if (!tile.ok) {
         return;
     }
-    let t = it.t;
-    let c = it.ch;
-    let y0 = i32((it.at.y + params.tile_row0) * 4u) - i32(params.pad_top);
-    let x0 = i32(it.at.z * 4u) - i32(params.pad_left);
     let h = i32(params.in_h);
     let w = i32(params.in_w);
-    let plane = (it.at.x * params.in_c + c) * params.in_h * params.in_w;
 
     // d B: each row of the patch transformed across (zero outside the input).
     var r: array<array<f32, 6>, 6>;
     for (var a = 0; a < 6; a++) {
-        let yy = y0 + a;
+        let yy = tile.y0 + a;
         let row_ok = yy >= 0 && yy < h;
         var row: array<f32, 6>;
         for (var b = 0; b < 6; b++) {
-            let xx = x0 + b;
+            let xx = tile.x0 + b;
             let ok = row_ok && xx >= 0 && xx < w;
-            let off = select(0u, plane + u32(yy * w + xx), ok);
+            let off = select(0u, tile.plane + u32(yy * w + xx), ok);
             row[b] = select(0.0, x[off], ok);
         }
         r[a] = bt6(row);
     }
     // B^T (d B): each column transformed down, written as V[6i + j].
-    let cs = params.in_c * params.t_stride;
-    let base = c * params.t_stride + t;
     for (var j = 0u; j < 6u; j++) {
         let col = bt6(array<f32, 6>(r[0][j], r[1][j], r[2][j], r[3][j], r[4][j], r[5][j]));
         for (var i = 0u; i < 6u; i++) {
-            v[(i * 6u + j) * cs + base] = col[i];
+            v[(i * 6u + j) * tile.stride + tile.base] = col[i];
         }
     }
 }

@@ -44,22 +44,16 @@ fn at6(e: array<f32, 6>) -> vec4<f32> {
 fn conv2d_winograd4_output(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                            @builtin(local_invocation_index) lid: u32) {
     // Tile t of output channel k.
-    let it = wino_item(params, wg, nwg, lid, params.out_c);
-    if (!it.ok) {
+    let tile = wino_output(params, wg, nwg, lid, 4u);
+    if (!tile.ok) {
         return;
     }
-    let t = it.t;
-    let k = it.ch;
-    let n = it.at.x;
-    let ty = it.at.y + params.tile_row0;
-    let tx = it.at.z;
 
     // M A: each row i of the 6x6 block transformed across into 4 values.
-    let ks = params.out_c * params.t_stride;
-    let base = k * params.t_stride + t;
+    let ks = tile.stride;
     var ma: array<vec4<f32>, 6>;
     for (var i = 0u; i < 6u; i++) {
-        let o = (i * 6u) * ks + base;
+        let o = (i * 6u) * ks + tile.base;
         ma[i] = at6(array<f32, 6>(m[o], m[o + ks], m[o + 2u * ks], m[o + 3u * ks], m[o + 4u * ks],
                                   m[o + 5u * ks]));
     }
@@ -70,23 +64,17 @@ fn conv2d_winograd4_output(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_wo
     }
 
     var b = 0.0;
-    if (params.has_bias == 1u) {
-        b = bias[k];
-    }
-    let plane = (n * params.out_c + k) * params.out_h * params.out_w;
-    let y_plane = (n * params.out_c_total + params.out_c_offset + k) * params.out_h * params.out_w;
+    if (params.has_bias == 1u) { b = bias[tile.k]; }
     for (var r = 0u; r < 4u; r++) {
-        let oy = ty * 4u + r;
         for (var q = 0u; q < 4u; q++) {
-            let ox = tx * 4u + q;
-            if (oy < params.out_h && ox < params.out_w) {
-                let o = plane + oy * params.out_w + ox;
-                var val = out[q][r] + b;
-                if (params.has_residual == 1u) {
-                    val += residual[o];
-                }
-                y[y_plane + oy * params.out_w + ox] = act_apply(val, params.act, params.p0, params.p1);
-            }
+            store(wino_out_at(params, tile, r, q), out[q][r] + b);
         }
     }
+}
+
+// The epilogue of one output, as conv2d_winograd_output.wgsl's.
+fn store(at: WinoAt, v: f32) {
+    var val = v;
+    if (at.ok && params.has_residual == 1u) { val += residual[at.res]; }
+    if (at.ok) { y[at.dst] = act_apply(val, params.act, params.p0, params.p1); }
 }

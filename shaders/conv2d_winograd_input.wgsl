@@ -37,37 +37,30 @@ fn bt(d: vec4<f32>) -> vec4<f32> {
 fn conv2d_winograd_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                          @builtin(local_invocation_index) lid: u32) {
     // Tile t of input channel c.
-    let it = wino_item(params, wg, nwg, lid, params.in_c);
-    if (!it.ok) {
+    let tile = wino_input(params, wg, nwg, lid, 2u);
+    if (!tile.ok) {
         return;
     }
-    let t = it.t;
-    let c = it.ch;
-    let y0 = i32((it.at.y + params.tile_row0) * 2u) - i32(params.pad_top);
-    let x0 = i32(it.at.z * 2u) - i32(params.pad_left);
     let h = i32(params.in_h);
     let w = i32(params.in_w);
-    let plane = (it.at.x * params.in_c + c) * params.in_h * params.in_w;
 
     // The patch's 4 columns as vec4s down the rows, and the row mask.
-    let cols = vec4<i32>(x0) + vec4<i32>(0, 1, 2, 3);
+    let cols = vec4<i32>(tile.x0) + vec4<i32>(0, 1, 2, 3);
     let col_ok = (cols >= vec4<i32>(0)) & (cols < vec4<i32>(w));
     var d: array<vec4<f32>, 4>;
     for (var a = 0; a < 4; a++) {
-        let yy = y0 + a;
+        let yy = tile.y0 + a;
         let ok = col_ok & vec4<bool>(yy >= 0 && yy < h);
-        let off = select(vec4<u32>(0u), vec4<u32>(plane) + vec4<u32>(yy * w + cols), ok);
+        let off = select(vec4<u32>(0u), vec4<u32>(tile.plane) + vec4<u32>(yy * w + cols), ok);
         d[a] = select(vec4<f32>(0.0), vec4<f32>(x[off.x], x[off.y], x[off.z], x[off.w]), ok);
     }
     // B^T d: combine rows; then (B^T d) B: combine the columns of each resulting row.
     let r = array<vec4<f32>, 4>(d[0] - d[2], d[1] + d[2], d[2] - d[1], d[1] - d[3]);
-    let cs = params.in_c * params.t_stride;
-    let base = c * params.t_stride + t;
     for (var a = 0u; a < 4u; a++) {
         let o = bt(r[a]);
-        v[(a * 4u) * cs + base] = o.x;
-        v[(a * 4u + 1u) * cs + base] = o.y;
-        v[(a * 4u + 2u) * cs + base] = o.z;
-        v[(a * 4u + 3u) * cs + base] = o.w;
+        v[(a * 4u) * tile.stride + tile.base] = o.x;
+        v[(a * 4u + 1u) * tile.stride + tile.base] = o.y;
+        v[(a * 4u + 2u) * tile.stride + tile.base] = o.z;
+        v[(a * 4u + 3u) * tile.stride + tile.base] = o.w;
     }
 }

@@ -28,23 +28,17 @@
 fn conv2d_winograd_output(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                           @builtin(local_invocation_index) lid: u32) {
     // Tile t of output channel k.
-    let it = wino_item(params, wg, nwg, lid, params.out_c);
-    if (!it.ok) {
+    let tile = wino_output(params, wg, nwg, lid, 2u);
+    if (!tile.ok) {
         return;
     }
-    let t = it.t;
-    let k = it.ch;
-    let n = it.at.x;
-    let ty = it.at.y + params.tile_row0;
-    let tx = it.at.z;
 
     // The 4x4 block M[.][k][t] as rows, then A^T M A with A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
     // (interpolation points 0, 1, -1 and infinity).
-    let ks = params.out_c * params.t_stride;
-    let base = k * params.t_stride + t;
+    let ks = tile.stride;
     var mr: array<vec4<f32>, 4>;
     for (var a = 0u; a < 4u; a++) {
-        let o = (a * 4u) * ks + base;
+        let o = (a * 4u) * ks + tile.base;
         mr[a] = vec4<f32>(m[o], m[o + ks], m[o + 2u * ks], m[o + 3u * ks]);
     }
     let top = mr[0] + mr[1] + mr[2];
@@ -55,23 +49,18 @@ fn conv2d_winograd_output(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_wor
     );
 
     var b = 0.0;
-    if (params.has_bias == 1u) {
-        b = bias[k];
-    }
-    let plane = (n * params.out_c + k) * params.out_h * params.out_w;
-    let y_plane = (n * params.out_c_total + params.out_c_offset + k) * params.out_h * params.out_w;
+    if (params.has_bias == 1u) { b = bias[tile.k]; }
     for (var r = 0u; r < 2u; r++) {
-        let oy = ty * 2u + r;
         for (var q = 0u; q < 2u; q++) {
-            let ox = tx * 2u + q;
-            if (oy < params.out_h && ox < params.out_w) {
-                let o = plane + oy * params.out_w + ox;
-                var val = out[r][q] + b;
-                if (params.has_residual == 1u) {
-                    val += residual[o];
-                }
-                y[y_plane + oy * params.out_w + ox] = act_apply(val, params.act, params.p0, params.p1);
-            }
+            store(wino_out_at(params, tile, r, q), out[r][q] + b);
         }
     }
+}
+
+// The epilogue of one output: at (wino_out_at) if inside the output, v (bias added) plus the
+// residual, through the activation.
+fn store(at: WinoAt, v: f32) {
+    var val = v;
+    if (at.ok && params.has_residual == 1u) { val += residual[at.res]; }
+    if (at.ok) { y[at.dst] = act_apply(val, params.act, params.p0, params.p1); }
 }

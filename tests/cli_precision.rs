@@ -63,21 +63,27 @@ fn classify_at_f16_ranks_the_sample_photo_like_f32() {
     assert!(half.contains("tiger cat"), "{half}");
 }
 
-#[test]
-fn bench_reports_the_precision_and_refuses_a_detector_at_f16() {
-    let o = wgcnn(&[
+/// `wgcnn bench --model <model>` at f16, one iteration and no warm-up, with `more` arguments.
+fn bench_f16_once(model: &str, more: &[&str]) -> Output {
+    let mut args = vec![
         "-q",
         "bench",
         "--model",
-        "lenet5",
+        model,
         "--precision",
         "f16",
         "--iterations",
         "1",
         "--warmup",
         "0",
-        "--json",
-    ]);
+    ];
+    args.extend(more);
+    wgcnn(&args)
+}
+
+#[test]
+fn bench_reports_the_precision_and_refuses_a_detector_at_f16() {
+    let o = bench_f16_once("lenet5", &["--json"]);
     let (out, err) = text(&o);
     if o.status.success() {
         let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
@@ -85,20 +91,7 @@ fn bench_reports_the_precision_and_refuses_a_detector_at_f16() {
     } else {
         assert!(err.contains("shader-f16"), "{err}");
     }
-    let o = wgcnn(&[
-        "-q",
-        "bench",
-        "--model",
-        "fasterrcnn_resnet50_fpn",
-        "--size",
-        "64",
-        "--precision",
-        "f16",
-        "--iterations",
-        "1",
-        "--warmup",
-        "0",
-    ]);
+    let o = bench_f16_once("fasterrcnn_resnet50_fpn", &["--size", "64"]);
     let (_, err) = text(&o);
     assert!(!o.status.success());
     println!("{err}");

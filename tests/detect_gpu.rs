@@ -21,7 +21,7 @@ use std::error::Error;
 use checks::*;
 use keypoint_checks::*;
 use support::*;
-use wgcnn::wgcnn_graph::{Graph, Tensor, TensorKind};
+use wgcnn::wgcnn_graph::{Graph, Tensor};
 
 /// Runs the part of `graph` that computes `targets` from `feeds` as one GPU plan.
 pub fn backend_evaluate(
@@ -29,31 +29,9 @@ pub fn backend_evaluate(
     feeds: Vec<(String, Tensor)>,
     targets: &[String],
 ) -> Result<HashMap<String, Tensor>, Box<dyn Error>> {
-    let inputs = feeds
-        .iter()
-        .map(|(n, _)| tensor_id(graph, n))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut out = HashMap::new();
-    let mut computed = Vec::new();
-    for name in targets {
-        let id = tensor_id(graph, name)?;
-        let t = graph.tensor(id);
-        match (&t.kind, &t.data) {
-            // Constants (the anchors) are not computed: their values are the answer.
-            (TensorKind::Const | TensorKind::Param, Some(d)) => {
-                out.insert(name.clone(), Tensor::new(&t.shape, d.to_vec())?);
-            }
-            _ => computed.push((name.clone(), id)),
-        }
-    }
-    let ids: Vec<_> = computed.iter().map(|(_, id)| *id).collect();
-    let stage = graph.cut(&inputs, &ids)?;
-    let plan = common::engine().plan(&stage)?;
-    let values: Vec<Tensor> = feeds.into_iter().map(|(_, t)| t).collect();
-    for ((name, _), t) in computed.into_iter().zip(plan.run(&values)?) {
-        out.insert(name, t);
-    }
-    Ok(out)
+    evaluate_as_one_plan(graph, feeds, targets, |stage, values| {
+        Ok(common::engine().plan(stage)?.run(values)?)
+    })
 }
 
 detector_tests! {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use wgcnn::wgcnn_exec::ExecError;
 use wgcnn::wgcnn_graph::{Tensor, interp};
 use wgcnn::wgcnn_io::{Fixture, fixtures_dir};
-use wgcnn::wgcnn_models::{self, BuildOptions};
+use wgcnn::wgcnn_models;
 use wgcnn::{Classifier, ClassifierOptions, Detector, DetectorOptions, Engine, EngineOptions};
 
 fn asset(name: &str) -> PathBuf {
@@ -30,29 +30,10 @@ fn noise(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-/// A device the application opened itself, as a renderer or bevy would, handed to the engine.
-fn application_device() -> (wgpu::Device, wgpu::Queue) {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-        power_preference: wgpu::PowerPreference::HighPerformance,
-        force_fallback_adapter: false,
-        compatible_surface: None,
-        apply_limit_buckets: false,
-    }))
-    .expect("an adapter (lavapipe in CI)");
-    let features = adapter.features() & wgpu::Features::SUBGROUP;
-    pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("application"),
-        required_features: features,
-        required_limits: adapter.limits(),
-        ..Default::default()
-    }))
-    .expect("a device")
-}
-
 #[test]
 fn engine_on_an_application_device_classifies_like_its_own() {
-    let (device, queue) = application_device();
+    // A device the application opened itself, as a renderer or bevy would, handed to the engine.
+    let (device, queue) = common::application_device("application", wgpu::Features::SUBGROUP);
     let shared = Engine::from_wgpu(device, queue, &EngineOptions::default()).expect("engine");
     let own = common::engine();
     let options = ClassifierOptions::default();
@@ -84,18 +65,7 @@ fn engine_on_an_application_device_classifies_like_its_own() {
 
 /// LeNet-5 with the fixture's weights, planned on the shared engine.
 fn lenet() -> (wgcnn::Graph, wgcnn::Plan) {
-    let fx =
-        Fixture::open(fixtures_dir().join("classify/lenet5.full.safetensors")).expect("fixture");
-    let info = wgcnn_models::find("lenet5").expect("registered");
-    let mut graph = info
-        .graph(&BuildOptions {
-            batch: 2,
-            height: 32,
-            width: 32,
-            classes: 10,
-        })
-        .expect("graph");
-    graph.bind(&fx.weights_for(&graph)).expect("weights");
+    let (_, graph) = common::lenet5(2);
     let plan = common::engine().plan(&graph).expect("plan");
     (graph, plan)
 }

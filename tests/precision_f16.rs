@@ -15,7 +15,7 @@ mod common;
 use wgcnn::wgcnn_exec::{ExecError, Plan, WeightCache};
 use wgcnn::wgcnn_io::{Fixture, fixtures_dir};
 use wgcnn::wgcnn_kernels::{KernelError, Precision};
-use wgcnn::wgcnn_models::{self, BuildOptions};
+use wgcnn::wgcnn_models;
 
 /// Whether the shared engine's device can store f16 (else the test says so and checks the
 /// refusal).
@@ -36,21 +36,9 @@ fn top(v: &[f32], k: usize) -> Vec<usize> {
 /// Runs `classify/<name>.<res>` at f16 and checks it as the module header says.
 fn check_f16(name: &str, res: &str, tol: f32) {
     let engine = common::engine();
-    let path = fixtures_dir()
-        .join("classify")
-        .join(format!("{name}.{res}.safetensors"));
-    let fx = Fixture::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let input = fx.tensor("input").expect("fixture input");
-    let want = fx.tensor("output").expect("fixture output");
-    let info = wgcnn_models::find(name).expect("registered model");
-    let options = BuildOptions {
-        batch: input.shape[0],
-        height: input.shape[2],
-        width: input.shape[3],
-        classes: want.shape[1],
-    };
-    let mut graph = info.graph(&options).expect("graph builds");
-    graph.bind(&fx.weights_for(&graph)).expect("weights bind");
+    let common::Golden {
+        input, want, graph, ..
+    } = common::classifier_golden(name, res);
     let planned = Plan::with_precision(
         engine.context().clone(),
         &graph,
@@ -208,19 +196,8 @@ fn f16_plans_halve_the_bytes_and_leave_f32_plans_of_the_context_alone() {
     // Pipelines of both precisions live side by side (keyed by precision): the f32 plan built
     // after an f16 one of the same graph still gives f32 results, bit for bit those of a plan
     // made before any f16 pipeline existed.
-    let fx =
-        Fixture::open(fixtures_dir().join("classify/lenet5.full.safetensors")).expect("fixture");
+    let (fx, graph) = common::lenet5(1);
     let input = fx.tensor("input").expect("input");
-    let info = wgcnn_models::find("lenet5").expect("registered");
-    let mut graph = info
-        .graph(&BuildOptions {
-            batch: 1,
-            height: 32,
-            width: 32,
-            classes: 10,
-        })
-        .expect("graph");
-    graph.bind(&fx.weights_for(&graph)).expect("bind");
     let ctx = common::engine().context().clone();
     let full = Plan::new(ctx.clone(), &graph).expect("f32 plan");
     let before = full
@@ -320,18 +297,7 @@ fn segmenter_at_f16_reproduces_the_class_map_away_from_near_ties() {
     let graph = seg_info
         .graph(&wgcnn_models::segment::SegmentBuildOptions::new(1, 64, 64))
         .expect("graph");
-    let rule = fx.weights_for(&graph);
-    let tensors: Vec<_> = graph
-        .params()
-        .map(|id| {
-            let key = graph.tensor(id).name.clone();
-            let t = rule.tensor(&key).expect("rule weight");
-            (key, t)
-        })
-        .collect();
-    let path =
-        std::env::temp_dir().join(format!("wgcnn-f16-seg-{}.safetensors", std::process::id()));
-    wgcnn::wgcnn_io::save_safetensors(&path, &tensors, None).expect("weights written");
+    let path = common::rule_weights_file(&fx, &graph, "f16-seg");
     let options = wgcnn::SegmenterOptions {
         resize: Some(120),
         precision: Precision::F16,
@@ -341,16 +307,9 @@ fn segmenter_at_f16_reproduces_the_class_map_away_from_near_ties() {
     let _ = std::fs::remove_file(&path);
     let segmenter = segmenter.expect("segmenter");
     let input = fx.tensor("input").expect("input");
-    let (mean, std) = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
     let plane = 120 * 160;
-    let image: Vec<f32> = input
-        .data
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v * std[i / plane] + mean[i / plane])
-        .collect();
     let seg = segmenter
-        .segment_tensor(&wgcnn::Tensor::new(&input.shape, image).expect("tensor"))
+        .segment_tensor(&common::unnormalized(&input))
         .expect("segment");
     let want = fx.tensor("output.argmax").expect("argmax");
     let logits = fx.tensor("output").expect("logits");
@@ -378,21 +337,7 @@ fn segmenter_at_f16_reproduces_the_class_map_away_from_near_ties() {
 fn f16_on_a_device_without_shader_f16_is_a_typed_error() {
     // An application's device opened without SHADER_F16 (whatever the adapter offers): a
     // classifier at f16 is refused with `KernelError::NoF16`, and f32 still works there.
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-        power_preference: wgpu::PowerPreference::HighPerformance,
-        force_fallback_adapter: false,
-        compatible_surface: None,
-        apply_limit_buckets: false,
-    }))
-    .expect("an adapter (lavapipe in CI)");
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: Some("no f16"),
-        required_features: wgpu::Features::empty(),
-        required_limits: adapter.limits(),
-        ..Default::default()
-    }))
-    .expect("a device");
+    let (device, queue) = common::application_device("no f16", wgpu::Features::empty());
     let engine =
         wgcnn::Engine::from_wgpu(device, queue, &wgcnn::EngineOptions::default()).expect("engine");
     let options = wgcnn::ClassifierOptions {

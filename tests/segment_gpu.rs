@@ -11,7 +11,6 @@ mod common;
 use std::error::Error;
 
 use wgcnn::wgcnn_graph::{Graph, Tensor};
-use wgcnn::wgcnn_io::save_safetensors;
 use wgcnn::wgcnn_models::segment::{SegmentBuildOptions, find_segmenter};
 use wgcnn::{RgbImage, Segmenter, SegmenterOptions};
 
@@ -43,20 +42,8 @@ impl Drop for Weights {
 
 fn weights_file(fx: &wgcnn::wgcnn_io::Fixture, tag: &str) -> Result<Weights, Box<dyn Error>> {
     let graph = find_segmenter(MODEL)?.graph(&SegmentBuildOptions::new(1, 64, 64))?;
-    let rule = fx.weights_for(&graph);
-    let tensors = graph
-        .params()
-        .map(|id| {
-            let key = graph.tensor(id).name.clone();
-            rule.tensor(&key).map(|t| (key, t))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let path = std::env::temp_dir().join(format!(
-        "wgcnn-segment-gpu-{tag}-{}.safetensors",
-        std::process::id()
-    ));
-    save_safetensors(&path, &tensors, None)?;
-    Ok(Weights(path))
+    let tag = format!("segment-gpu-{tag}");
+    Ok(Weights(common::rule_weights_file(fx, &graph, &tag)))
 }
 
 #[test]
@@ -69,16 +56,7 @@ fn segmenter_on_the_fixture_input_reproduces_the_class_map() -> checks::TestResu
     };
     let segmenter = Segmenter::new(common::engine(), &options)?;
     // The fixture input is already normalized: undo the mean/std the segmenter applies.
-    let input = fx.tensor("input")?;
-    let (mean, std) = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
-    let plane = checks::SIZE[0] * checks::SIZE[1];
-    let image: Vec<f32> = input
-        .data
-        .iter()
-        .enumerate()
-        .map(|(i, v)| v * std[i / plane] + mean[i / plane])
-        .collect();
-    let seg = segmenter.segment_tensor(&Tensor::new(&input.shape, image)?)?;
+    let seg = segmenter.segment_tensor(&common::unnormalized(&fx.tensor("input")?))?;
     assert_eq!((seg.width, seg.height), (160, 120));
     let got = Tensor::new(
         &[1, 120, 160],

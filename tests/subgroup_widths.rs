@@ -8,6 +8,8 @@
 //! processes.
 
 mod common;
+#[path = "../crates/wgcnn-kernels/src/testing/lanes.rs"]
+mod lanes;
 
 use wgcnn::wgcnn_kernels::conv2d::{SubgroupForm, subgroup_form, subgroups_usable};
 use wgcnn::{Engine, EngineOptions, Variants};
@@ -56,9 +58,7 @@ fn golden_networks_with_the_wide_subgroup_form_forced_to_4_groups() {
 /// 2 groups runs too.
 #[test]
 fn golden_networks_in_the_adapters_own_subgroup_form() {
-    let lanes: Option<u32> = std::env::var("WGCNN_TEST_SUBGROUP_LANES")
-        .ok()
-        .map(|l| l.parse().expect("a lane count"));
+    let lanes = lanes::child_lanes();
     let mut runs = vec![(Variants::Auto, None), (Variants::Subgroup, None)];
     if lanes == Some(16) {
         runs.push((Variants::Subgroup, Some(2)));
@@ -112,28 +112,5 @@ fn golden_networks_at_16_and_4_lavapipe_lanes() {
         println!("{name}: not lavapipe, the lane count cannot be set");
         return;
     }
-    let exe = std::env::current_exe().expect("the test binary");
-    for (bits, lanes) in [(512, 16), (128, 4)] {
-        let out = std::process::Command::new(&exe)
-            .args([
-                "--exact",
-                "golden_networks_in_the_adapters_own_subgroup_form",
-                "--nocapture",
-            ])
-            .env("LP_NATIVE_VECTOR_WIDTH", bits.to_string())
-            .env("WGCNN_TEST_SUBGROUP_LANES", lanes.to_string())
-            .output()
-            .expect("run the test binary");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        println!("--- {lanes} lanes ---\n{text}");
-        assert!(out.status.success(), "{lanes}-lane child failed:\n{text}");
-        assert!(
-            text.contains("1 passed"),
-            "{lanes}-lane child ran no test:\n{text}"
-        );
-    }
+    lanes::run_at_16_and_4_lavapipe_lanes("golden_networks_in_the_adapters_own_subgroup_form");
 }

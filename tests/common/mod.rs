@@ -1,7 +1,10 @@
-//! Shared helpers of the end-to-end tests: one engine per test binary, fixture loading.
+//! Shared helpers of the end-to-end tests: one engine per test binary, fixture loading, rule
+//! weights written for the high-level API, an application's own device.
 
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use wgcnn::wgcnn_graph::{Graph, Tensor};
 use wgcnn::wgcnn_io::{Fixture, fixtures_dir};
 use wgcnn::wgcnn_models::{self, BuildOptions};
 use wgcnn::{Engine, EngineOptions};
@@ -42,9 +45,19 @@ pub fn check_classifier_within(name: &str, res: &str, tol: f32) {
     check_classifier_on(engine(), name, res, tol);
 }
 
-/// As [`check_classifier_within`] on a given engine (e.g. one forcing a kernel family).
+/// A classification fixture: its input and PyTorch's logits, and the model's graph built at
+/// the fixture's sizes with the fixture's weights bound.
 #[allow(dead_code)]
-pub fn check_classifier_on(engine: &Engine, name: &str, res: &str, tol: f32) {
+pub struct Golden {
+    pub input: Tensor,
+    pub want: Tensor,
+    pub options: BuildOptions,
+    pub graph: Graph,
+}
+
+/// Loads `classify/<name>.<res>.safetensors` as a [`Golden`].
+#[allow(dead_code)]
+pub fn classifier_golden(name: &str, res: &str) -> Golden {
     let path = fixtures_dir()
         .join("classify")
         .join(format!("{name}.{res}.safetensors"));
@@ -60,6 +73,42 @@ pub fn check_classifier_on(engine: &Engine, name: &str, res: &str, tol: f32) {
     };
     let mut graph = info.graph(&options).expect("graph builds");
     graph.bind(&fx.weights_for(&graph)).expect("weights bind");
+    Golden {
+        input,
+        want,
+        options,
+        graph,
+    }
+}
+
+/// LeNet-5 (1x32x32 inputs, 10 classes) at `batch` with the weights of the
+/// `classify/lenet5.full` fixture bound, and the fixture.
+#[allow(dead_code)]
+pub fn lenet5(batch: usize) -> (Fixture, Graph) {
+    let fx =
+        Fixture::open(fixtures_dir().join("classify/lenet5.full.safetensors")).expect("fixture");
+    let info = wgcnn_models::find("lenet5").expect("registered");
+    let mut graph = info
+        .graph(&BuildOptions {
+            batch,
+            height: 32,
+            width: 32,
+            classes: 10,
+        })
+        .expect("graph");
+    graph.bind(&fx.weights_for(&graph)).expect("weights bind");
+    (fx, graph)
+}
+
+/// As [`check_classifier_within`] on a given engine (e.g. one forcing a kernel family).
+#[allow(dead_code)]
+pub fn check_classifier_on(engine: &Engine, name: &str, res: &str, tol: f32) {
+    let Golden {
+        input,
+        want,
+        options,
+        graph,
+    } = classifier_golden(name, res);
     let started = std::time::Instant::now();
     let plan = engine.plan(&graph).expect("plan");
     let planned = started.elapsed();
@@ -94,7 +143,15 @@ pub fn detector_weights_file(model: &str, tag: &str) -> std::path::PathBuf {
             width: 160,
         })
         .expect("graph");
-    let weights = fx.weights_for(&graph);
+    rule_weights_file(&fx, &graph, tag)
+}
+
+/// Writes the fixture's rule weights of `graph`'s parameters to a temporary safetensors file
+/// named after `tag` (`wgcnn-<tag>-<pid>.safetensors`), for the high-level API's constructors;
+/// the caller removes it.
+#[allow(dead_code)]
+pub fn rule_weights_file(fx: &Fixture, graph: &Graph, tag: &str) -> PathBuf {
+    let weights = fx.weights_for(graph);
     let tensors: Vec<_> = graph
         .params()
         .map(|id| {
@@ -106,4 +163,40 @@ pub fn detector_weights_file(model: &str, tag: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("wgcnn-{tag}-{}.safetensors", std::process::id()));
     wgcnn::wgcnn_io::save_safetensors(&path, &tensors, None).expect("weights written");
     path
+}
+
+/// A fixture's normalized `[1, 3, H, W]` input with ImageNet's mean/std (which the segmenter
+/// and classifier apply) undone: the image they were made from.
+#[allow(dead_code)]
+pub fn unnormalized(input: &Tensor) -> Tensor {
+    let (mean, std) = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]);
+    let plane = input.shape[2] * input.shape[3];
+    let image: Vec<f32> = input
+        .data
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v * std[i / plane] + mean[i / plane])
+        .collect();
+    Tensor::new(&input.shape, image).expect("tensor")
+}
+
+/// A device the application opened itself (as a renderer or bevy would) on the default
+/// adapter, labelled `label`, with those of `features` the adapter has and its full limits.
+#[allow(dead_code)]
+pub fn application_device(label: &str, features: wgpu::Features) -> (wgpu::Device, wgpu::Queue) {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        force_fallback_adapter: false,
+        compatible_surface: None,
+        apply_limit_buckets: false,
+    }))
+    .expect("an adapter (lavapipe in CI)");
+    pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: Some(label),
+        required_features: adapter.features() & features,
+        required_limits: adapter.limits(),
+        ..Default::default()
+    }))
+    .expect("a device")
 }

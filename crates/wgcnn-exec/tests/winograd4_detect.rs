@@ -18,7 +18,7 @@ use std::error::Error;
 use std::sync::{Arc, OnceLock};
 
 use wgcnn_exec::Plan;
-use wgcnn_graph::{Graph, Tensor, TensorKind};
+use wgcnn_graph::{Graph, Tensor};
 use wgcnn_kernels::{Context, ContextOptions, Variants};
 
 fn context() -> Arc<Context> {
@@ -40,31 +40,9 @@ pub fn backend_evaluate(
     feeds: Vec<(String, Tensor)>,
     targets: &[String],
 ) -> Result<HashMap<String, Tensor>, Box<dyn Error>> {
-    let inputs = feeds
-        .iter()
-        .map(|(n, _)| support::tensor_id(graph, n))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut out = HashMap::new();
-    let mut computed = Vec::new();
-    for name in targets {
-        let id = support::tensor_id(graph, name)?;
-        let t = graph.tensor(id);
-        match (&t.kind, &t.data) {
-            // Constants (the anchors) are not computed: their values are the answer.
-            (TensorKind::Const | TensorKind::Param, Some(d)) => {
-                out.insert(name.clone(), Tensor::new(&t.shape, d.to_vec())?);
-            }
-            _ => computed.push((name.clone(), id)),
-        }
-    }
-    let ids: Vec<_> = computed.iter().map(|(_, id)| *id).collect();
-    let stage = graph.cut(&inputs, &ids)?;
-    let plan = Plan::new(context(), &stage)?;
-    let values: Vec<Tensor> = feeds.into_iter().map(|(_, t)| t).collect();
-    for ((name, _), t) in computed.into_iter().zip(plan.run(&values)?) {
-        out.insert(name, t);
-    }
-    Ok(out)
+    support::evaluate_as_one_plan(graph, feeds, targets, |stage, values| {
+        Ok(Plan::new(context(), stage)?.run(values)?)
+    })
 }
 
 #[test]

@@ -699,17 +699,7 @@ pub fn to_f16(kernel: &str, src: &str) -> Result<String, KernelError> {
                 rw.deletes.push((a, b));
                 let open = format!("= {}({}({access}) {sym} (", ty.narrow(), ty.wide());
                 // The opening spans the whole value, so reads inside it nest within.
-                let span = (to - a) as i64;
-                rw.inserts.push(Insert {
-                    at: a,
-                    rank: (1, -span),
-                    text: open,
-                });
-                rw.inserts.push(Insert {
-                    at: to,
-                    rank: (0, span),
-                    text: "))".into(),
-                });
+                rw.wrap(a, to, open, "))");
             }
         } else {
             rw.wrap(start, end, format!("{}(", ty.wide()), ")");

@@ -1,11 +1,17 @@
-//! Test support: one shared GPU context per test binary, a seeded RNG, and a comparison that
-//! prints the measured error.
+//! Test support: one shared GPU context per test binary, a seeded RNG, a comparison that
+//! prints the measured error, random convolution and linear cases with their buffers, and
+//! ([`lanes`]) child processes at other lavapipe subgroup sizes.
 
+use std::ops::Range;
 use std::sync::OnceLock;
 
-use wgcnn_graph::Tensor;
+use wgcnn_graph::{Activation, Conv2d, Op, Tensor, interp};
 
+use crate::conv2d::ConvDesc;
+use crate::linear::LinearDesc;
 use crate::{Context, ContextOptions};
+
+pub mod lanes;
 
 /// The context all kernel tests share (wgpu devices are thread-safe).
 pub fn ctx() -> &'static Context {
@@ -61,11 +67,30 @@ pub fn assert_close(what: &str, got: &Tensor, want: &Tensor, tol: f32) {
     );
 }
 
+/// Reads `shape`'s element count of f32s from `buffer` as a tensor of that shape.
+pub fn read_tensor(ctx: &Context, buffer: &wgpu::Buffer, shape: &[usize]) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::new(shape, ctx.read(buffer, n).expect("read")).expect("shape")
+}
+
+/// The interpreter's output of `op` on `inputs` and those of `optional` whose flag is set (in
+/// that order); `name` labels a failure.
+fn reference<const N: usize>(
+    name: &str,
+    op: &Op,
+    inputs: [&Tensor; 2],
+    optional: [(bool, &Tensor); N],
+) -> Tensor {
+    let mut inputs = inputs.to_vec();
+    inputs.extend(optional.into_iter().filter(|(on, _)| *on).map(|(_, t)| t));
+    interp::eval_op(op, &inputs).unwrap_or_else(|e| panic!("{name}: interpreter: {e}"))
+}
+
 /// A convolution test case: random input, weight, bias and residual (bias and residual made
 /// whether `desc` uses them or not, so the random stream does not depend on it), `desc` with
 /// `act` set, and the interpreter's output for it.
 pub struct ConvCase {
-    pub desc: crate::conv2d::ConvDesc,
+    pub desc: ConvDesc,
     pub x: Tensor,
     pub w: Tensor,
     pub b: Tensor,
@@ -74,14 +99,8 @@ pub struct ConvCase {
 }
 
 /// Draws a [`ConvCase`] for `desc` with activation `act`; `name` labels a failure.
-pub fn conv_case(
-    rng: &mut Rng,
-    name: &str,
-    desc: &crate::conv2d::ConvDesc,
-    act: wgcnn_graph::Activation,
-) -> ConvCase {
-    use wgcnn_graph::{Conv2d, Op, interp};
-    let desc = crate::conv2d::ConvDesc {
+pub fn conv_case(rng: &mut Rng, name: &str, desc: &ConvDesc, act: Activation) -> ConvCase {
+    let desc = ConvDesc {
         act: act.code(),
         ..*desc
     };
@@ -99,14 +118,7 @@ pub fn conv_case(
         residual: desc.residual,
         act,
     });
-    let mut inputs = vec![&x, &w];
-    if desc.bias {
-        inputs.push(&b);
-    }
-    if desc.residual {
-        inputs.push(&r);
-    }
-    let want = interp::eval_op(&op, &inputs).unwrap_or_else(|e| panic!("{name}: interpreter: {e}"));
+    let want = reference(name, &op, [&x, &w], [(desc.bias, &b), (desc.residual, &r)]);
     ConvCase {
         desc,
         x,
@@ -114,5 +126,79 @@ pub fn conv_case(
         b,
         r,
         want,
+    }
+}
+
+/// A [`ConvCase`]'s tensors on the GPU, and its output buffer.
+pub struct ConvBuffers {
+    pub x: wgpu::Buffer,
+    /// The weights in the form the kernel takes (see [`ConvCase::upload`]).
+    pub w: wgpu::Buffer,
+    pub b: wgpu::Buffer,
+    pub r: wgpu::Buffer,
+    /// Room for `want`.
+    pub y: wgpu::Buffer,
+}
+
+impl ConvCase {
+    /// Uploads the input, `weights` (`w` as the kernel under test takes it: prepared or
+    /// transformed), the bias and the residual, and makes the output buffer.
+    pub fn upload(&self, ctx: &Context, weights: &[f32]) -> ConvBuffers {
+        ConvBuffers {
+            x: ctx.upload("x", &self.x.data),
+            w: ctx.upload("w", weights),
+            b: ctx.upload("b", &self.b.data),
+            r: ctx.upload("r", &self.r.data),
+            y: ctx.storage("y", self.want.numel() as u64 * 4),
+        }
+    }
+
+    /// Reads `y` back in the shape of `want`.
+    pub fn read(&self, ctx: &Context, y: &wgpu::Buffer) -> Tensor {
+        read_tensor(ctx, y, &self.want.shape)
+    }
+}
+
+/// A linear test case: random input `[batch, K]`, weight `[M, K]` and bias `[M]` (made whether
+/// `desc` uses a bias or not), `desc` with `act` set, and the interpreter's output for it.
+pub struct LinearCase {
+    pub desc: LinearDesc,
+    pub x: Tensor,
+    pub w: Tensor,
+    pub b: Tensor,
+    pub want: Tensor,
+}
+
+/// Draws a [`LinearCase`] for `desc` with activation `act`; `name` labels a failure.
+pub fn linear_case(rng: &mut Rng, name: &str, desc: &LinearDesc, act: Activation) -> LinearCase {
+    let desc = LinearDesc {
+        act: act.code(),
+        ..*desc
+    };
+    let x = rng.tensor(&[desc.batch, desc.in_features], 1.0);
+    let w = rng.tensor(&[desc.out_features, desc.in_features], 1.0);
+    let b = rng.tensor(&[desc.out_features], 1.0);
+    let op = Op::Linear {
+        bias: desc.bias,
+        act,
+    };
+    let want = reference(name, &op, [&x, &w], [(desc.bias, &b)]);
+    LinearCase {
+        desc,
+        x,
+        w,
+        b,
+        want,
+    }
+}
+
+impl LinearCase {
+    /// Uploads the weight as one buffer per row range of `chunks`.
+    pub fn upload_chunks(&self, ctx: &Context, chunks: &[Range<usize>]) -> Vec<wgpu::Buffer> {
+        let k = self.desc.in_features;
+        chunks
+            .iter()
+            .map(|r| ctx.upload("w", &self.w.data[r.start * k..r.end * k]))
+            .collect()
     }
 }

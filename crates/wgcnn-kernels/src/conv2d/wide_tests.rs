@@ -13,9 +13,10 @@ use std::sync::OnceLock;
 use super::tests::tolerance;
 use super::*;
 use crate::linear::{self, LinearDesc};
-use crate::testing::{Rng, assert_close};
+use crate::testing::lanes::{child_lanes, run_at_16_and_4_lavapipe_lanes};
+use crate::testing::{Rng, assert_close, read_tensor};
 use crate::{Context, ContextOptions};
-use wgcnn_graph::{Activation, Op, Tensor, interp};
+use wgcnn_graph::Activation;
 
 /// The group counts the tests force.
 const FORCED: [u32; 3] = [1, 2, 4];
@@ -141,37 +142,28 @@ fn check_conv(
     act: Activation,
     v: Variant,
 ) {
-    let crate::testing::ConvCase {
-        desc,
-        x,
-        w,
-        b,
-        r,
-        want,
-    } = crate::testing::conv_case(rng, name, desc, act);
-    let prepared = prepare_weights(v, &desc, &w.data).expect("weight shape");
-    let (xb, wb, bb, rb) = (
-        ctx.upload("x", &x.data),
-        ctx.upload("w", &prepared),
-        ctx.upload("b", &b.data),
-        ctx.upload("r", &r.data),
-    );
-    let yb = ctx.storage("y", want.numel() as u64 * 4);
-    let l = launch_variant(ctx, name, v, &desc, &xb, &wb, &bb, &rb, &yb).expect("valid desc");
+    let case = crate::testing::conv_case(rng, name, desc, act);
+    let desc = case.desc;
+    let prepared = prepare_weights(v, &desc, &case.w.data).expect("weight shape");
+    let bufs = case.upload(ctx, &prepared);
+    let l = launch_variant(
+        ctx, name, v, &desc, &bufs.x, &bufs.w, &bufs.b, &bufs.r, &bufs.y,
+    )
+    .expect("valid desc");
     ctx.run(&[l]).expect("run");
-    let got = Tensor::new(&want.shape, ctx.read(&yb, want.numel()).expect("read")).expect("shape");
+    let got = case.read(ctx, &bufs.y);
     let [_, cg, kh, kw] = desc.weight;
     assert_close(
         &format!("{name} {v:?} {:?}", subgroup_form(ctx)),
         &got,
-        &want,
+        &case.want,
         tolerance(cg * kh * kw),
     );
 }
 
 /// One linear layer of the tests: `x [batch, k] x W [m, k]^T`, its weight split into row
 /// chunks at `split` (none where 0).
-struct LinearCase {
+struct LinearLayer {
     batch: usize,
     k: usize,
     m: usize,
@@ -182,8 +174,8 @@ struct LinearCase {
 
 /// The linear layers every form runs. K % 8 == 4 in several (the last 8-column step half past
 /// the row), M not a multiple of 8, batches over 4 (several batch blocks).
-fn linear_cases() -> Vec<LinearCase> {
-    let c = |batch, k, m, bias, act, split| LinearCase {
+fn linear_cases() -> Vec<LinearLayer> {
+    let c = |batch, k, m, bias, act, split| LinearLayer {
         batch,
         k,
         m,
@@ -222,26 +214,16 @@ fn check_linear(
         bias,
         act: act.code(),
     };
-    let x = rng.tensor(&[batch, k], 1.0);
-    let w = rng.tensor(&[m, k], 1.0);
-    let b = rng.tensor(&[m], 1.0);
-    let mut inputs = vec![&x, &w];
-    if bias {
-        inputs.push(&b);
-    }
-    let want = interp::eval_op(&Op::Linear { bias, act }, &inputs).expect("interpreter");
-    let buffers: Vec<wgpu::Buffer> = chunks
-        .iter()
-        .map(|r| ctx.upload("w", &w.data[r.start * k..r.end * k]))
-        .collect();
+    let case = crate::testing::linear_case(rng, "fc", &desc, act);
+    let buffers = case.upload_chunks(ctx, chunks);
     let pairs: Vec<(Range<usize>, &wgpu::Buffer)> =
         chunks.iter().cloned().zip(buffers.iter()).collect();
-    let (xb, bb) = (ctx.upload("x", &x.data), ctx.upload("b", &b.data));
-    let yb = ctx.storage("y", want.numel() as u64 * 4);
+    let (xb, bb) = (ctx.upload("x", &case.x.data), ctx.upload("b", &case.b.data));
+    let yb = ctx.storage("y", case.want.numel() as u64 * 4);
     let launches =
         linear::launches_on(ctx, "fc", &desc, &xb, &pairs, &bb, &yb, subgroups).expect("launches");
     ctx.run(&launches).expect("run");
-    let got = Tensor::new(&want.shape, ctx.read(&yb, want.numel()).expect("read")).expect("shape");
+    let (got, want) = (read_tensor(ctx, &yb, &case.want.shape), case.want);
     assert_close(
         &format!(
             "linear (subgroups: {subgroups}) {desc:?} chunks {chunks:?} {:?}",
@@ -345,8 +327,7 @@ fn subgroup_kernels_in_the_adapters_own_form_match_the_interpreter() {
         subgroup_form(ctx),
         subgroups_usable(ctx)
     );
-    if let Ok(lanes) = std::env::var("WGCNN_TEST_SUBGROUP_LANES") {
-        let lanes: u32 = lanes.parse().expect("a lane count");
+    if let Some(lanes) = child_lanes() {
         assert_eq!(
             (ctx.info.subgroup_min_size, ctx.info.subgroup_max_size),
             (lanes, lanes)
@@ -370,9 +351,8 @@ fn subgroup_kernels_in_the_adapters_own_form_match_the_interpreter() {
 
 #[test]
 fn subgroup_kernels_match_the_interpreter_at_16_and_4_lavapipe_lanes() {
-    // LP_NATIVE_VECTOR_WIDTH sets lavapipe's SIMD width (bits), hence its subgroup size; it is
-    // read when the Vulkan instance is made, so each width runs in a child process of this test
-    // binary running the test above.
+    // Each width runs in a child process of this test binary running the test above
+    // (`testing::lanes`: lavapipe reads its SIMD width when the Vulkan instance is made).
     let ctx = ctx_with(None);
     if !ctx.info.name.to_lowercase().contains("llvmpipe") {
         println!(
@@ -381,28 +361,7 @@ fn subgroup_kernels_match_the_interpreter_at_16_and_4_lavapipe_lanes() {
         );
         return;
     }
-    let exe = std::env::current_exe().expect("the test binary");
-    for (bits, lanes) in [(512, 16), (128, 4)] {
-        let out = std::process::Command::new(&exe)
-            .args([
-                "--exact",
-                "conv2d::wide_tests::subgroup_kernels_in_the_adapters_own_form_match_the_interpreter",
-                "--nocapture",
-            ])
-            .env("LP_NATIVE_VECTOR_WIDTH", bits.to_string())
-            .env("WGCNN_TEST_SUBGROUP_LANES", lanes.to_string())
-            .output()
-            .expect("run the test binary");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        println!("--- {lanes} lanes ---\n{text}");
-        assert!(out.status.success(), "{lanes}-lane child failed:\n{text}");
-        assert!(
-            text.contains("1 passed"),
-            "{lanes}-lane child ran no test:\n{text}"
-        );
-    }
+    run_at_16_and_4_lavapipe_lanes(
+        "conv2d::wide_tests::subgroup_kernels_in_the_adapters_own_form_match_the_interpreter",
+    );
 }

@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::conv2d::tests::{ACTS, tolerance};
-use crate::testing::{Rng, assert_close, ctx};
-use wgcnn_graph::{Activation, Op, Tensor, interp};
+use crate::testing::{Rng, assert_close, ctx, linear_case, read_tensor};
+use wgcnn_graph::Activation;
 
 /// Runs a random `[n, k] x [m, k]^T` layer with W split into `chunks` (row ranges) and compares
 /// it with the interpreter; returns the relative error.
@@ -15,36 +15,15 @@ fn check(
     chunks: &[Range<usize>],
 ) -> f32 {
     let ctx = ctx();
-    let desc = LinearDesc {
-        act: act.code(),
-        ..*desc
-    };
-    let x = rng.tensor(&[desc.batch, desc.in_features], 1.0);
-    let w = rng.tensor(&[desc.out_features, desc.in_features], 1.0);
-    let b = rng.tensor(&[desc.out_features], 1.0);
-    let mut inputs = vec![&x, &w];
-    if desc.bias {
-        inputs.push(&b);
-    }
-    let want = interp::eval_op(
-        &Op::Linear {
-            bias: desc.bias,
-            act,
-        },
-        &inputs,
-    )
-    .unwrap_or_else(|e| panic!("{name}: interpreter: {e}"));
-    let k = desc.in_features;
-    let buffers: Vec<wgpu::Buffer> = chunks
-        .iter()
-        .map(|r| ctx.upload("w", &w.data[r.start * k..r.end * k]))
-        .collect();
+    let case = linear_case(rng, name, desc, act);
+    let (desc, want) = (case.desc, &case.want);
+    let buffers = case.upload_chunks(ctx, chunks);
     let pairs: Vec<(Range<usize>, &wgpu::Buffer)> =
         chunks.iter().cloned().zip(buffers.iter()).collect();
     let (xb, bb) = (
-        ctx.upload("x", &x.data),
+        ctx.upload("x", &case.x.data),
         if desc.bias {
-            ctx.upload("b", &b.data)
+            ctx.upload("b", &case.b.data)
         } else {
             ctx.upload("dummy", &[0.0])
         },
@@ -58,15 +37,14 @@ fn check(
         let launches = launches_on(ctx, name, &desc, &xb, &pairs, &bb, &yb, sg).expect("launches");
         assert_eq!(launches.len(), chunks.len());
         ctx.run(&launches).expect("run");
-        let got =
-            Tensor::new(&want.shape, ctx.read(&yb, want.numel()).expect("read")).expect("shape");
+        let got = read_tensor(ctx, &yb, &want.shape);
         assert_close(
             &format!("{name} (subgroups: {sg}) {desc:?} {act:?} chunks {chunks:?}"),
             &got,
-            &want,
+            want,
             tolerance(desc.in_features),
         );
-        worst = worst.max(got.rel_error(&want));
+        worst = worst.max(got.rel_error(want));
     }
     worst
 }
@@ -228,36 +206,30 @@ fn linear_sg_k_mod_8_eq_4_reads_nothing_past_its_rows() {
     }
     let mut rng = Rng::new(35);
     for (batch, k, m) in [(1, 12, 9), (3, 20, 16), (5, 4, 3), (2, 36, 17)] {
-        let d = desc(batch, k, m, true);
-        let x = rng.tensor(&[batch, k], 1.0);
-        let w = rng.tensor(&[m, k], 1.0);
-        let b = rng.tensor(&[m], 1.0);
-        let want = interp::eval_op(
-            &Op::Linear {
-                bias: true,
-                act: Activation::Identity,
-            },
-            &[&x, &w, &b],
-        )
-        .expect("interpreter");
-        let mut padded = w.data.clone();
+        let case = linear_case(
+            &mut rng,
+            "fc",
+            &desc(batch, k, m, true),
+            Activation::Identity,
+        );
+        let (d, want) = (case.desc, &case.want);
+        let mut padded = case.w.data.clone();
         padded.extend([f32::NAN; 8]);
         let (xb, wb, bb) = (
-            ctx.upload("x", &x.data),
+            ctx.upload("x", &case.x.data),
             ctx.upload("w", &padded),
-            ctx.upload("b", &b.data),
+            ctx.upload("b", &case.b.data),
         );
         let yb = ctx.storage("y", want.numel() as u64 * 4);
         let launches =
             launches_on(ctx, "fc", &d, &xb, &[(0..m, &wb)], &bb, &yb, true).expect("launches");
         ctx.run(&launches).expect("run");
-        let got =
-            Tensor::new(&want.shape, ctx.read(&yb, want.numel()).expect("read")).expect("shape");
+        let got = read_tensor(ctx, &yb, &want.shape);
         assert!(
             got.data.iter().all(|v| v.is_finite()),
             "K = {k}: linear_sg read past the weight rows: {:?}",
             got.data
         );
-        assert_close(&format!("linear_sg K = {k}"), &got, &want, tolerance(k));
+        assert_close(&format!("linear_sg K = {k}"), &got, want, tolerance(k));
     }
 }

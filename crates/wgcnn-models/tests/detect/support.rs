@@ -147,6 +147,42 @@ pub fn evaluate(
     crate::backend_evaluate(graph, feeds, targets)
 }
 
+/// [`evaluate`] as one GPU plan (the GPU test binaries' `backend_evaluate`): `run(stage, feed
+/// values)` plans and runs `stage`, the part of `graph` that computes the targets from the
+/// feeds.
+#[allow(dead_code)]
+pub fn evaluate_as_one_plan(
+    graph: &Graph,
+    feeds: Vec<(String, Tensor)>,
+    targets: &[String],
+    run: impl FnOnce(&Graph, &[Tensor]) -> Result<Vec<Tensor>, Box<dyn Error>>,
+) -> Result<HashMap<String, Tensor>, Box<dyn Error>> {
+    let inputs = feeds
+        .iter()
+        .map(|(n, _)| tensor_id(graph, n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = HashMap::new();
+    let mut computed = Vec::new();
+    for name in targets {
+        let id = tensor_id(graph, name)?;
+        let t = graph.tensor(id);
+        match (&t.kind, &t.data) {
+            // Constants (the anchors) are not computed: their values are the answer.
+            (TensorKind::Const | TensorKind::Param, Some(d)) => {
+                out.insert(name.clone(), Tensor::new(&t.shape, d.to_vec())?);
+            }
+            _ => computed.push((name.clone(), id)),
+        }
+    }
+    let ids: Vec<_> = computed.iter().map(|(_, id)| *id).collect();
+    let stage = graph.cut(&inputs, &ids)?;
+    let values: Vec<Tensor> = feeds.into_iter().map(|(_, t)| t).collect();
+    for ((name, _), t) in computed.into_iter().zip(run(&stage, &values)?) {
+        out.insert(name, t);
+    }
+    Ok(out)
+}
+
 /// [`evaluate`] on the CPU interpreter.
 #[allow(dead_code)]
 pub fn evaluate_cpu(

@@ -17,20 +17,21 @@ fn tolerance4(c: usize) -> f32 {
     4.0 * tolerance(c)
 }
 
-/// Runs `desc` (act from `act`) through the three F(2x2, 3x3) launches with random data and
-/// compares with the interpreter; returns the relative error. `scratch` is shared across calls,
-/// as in a plan.
-fn check(
-    rng: &mut Rng,
-    scratch: &mut Scratch,
-    name: &str,
-    desc: &ConvDesc,
-    act: Activation,
-) -> f32 {
-    check_tile(rng, scratch, name, desc, act, Tile::F2)
+/// The shared context, or `None` (saying so) where it has no subgroups of >= 8 lanes, which
+/// the Winograd kernels need.
+fn subgroup_ctx() -> Option<&'static crate::Context> {
+    let ctx = ctx();
+    if crate::conv2d::subgroups_usable(ctx) {
+        Some(ctx)
+    } else {
+        println!("skipped: {} has no subgroups of >= 8 lanes", ctx.info.name);
+        None
+    }
 }
 
-/// [`check`] with output tiles `tile`.
+/// Runs `desc` (act from `act`) through the three launches of output tiles `tile` with random
+/// data and compares with the interpreter; returns the relative error. `scratch` is shared
+/// across calls, as in a plan.
 fn check_tile(
     rng: &mut Rng,
     scratch: &mut Scratch,
@@ -39,37 +40,24 @@ fn check_tile(
     act: Activation,
     tile: Tile,
 ) -> f32 {
-    let ctx = ctx();
-    if !crate::conv2d::subgroups_usable(ctx) {
-        println!("skipped: {} has no subgroups of >= 8 lanes", ctx.info.name);
+    let Some(ctx) = subgroup_ctx() else {
         return 0.0;
-    }
-    let crate::testing::ConvCase {
-        desc,
-        x,
-        w,
-        b,
-        r,
-        want,
-    } = crate::testing::conv_case(rng, name, desc, act);
+    };
+    let case = crate::testing::conv_case(rng, name, desc, act);
+    let desc = case.desc;
     let p = WinogradParams::with_tile(&desc, tile).unwrap_or_else(|e| panic!("{name}: {e}"));
     check_size(ctx, name, &p).unwrap_or_else(|e| panic!("{e}"));
     let [k, c] = [desc.weight[0], desc.weight[1]];
-    let u = transform_weights_for(tile, &w.data, k, c).expect("weight shape");
-    let (xb, ub, bb, rb) = (
-        ctx.upload("x", &x.data),
-        ctx.upload("u", &u),
-        ctx.upload("b", &b.data),
-        ctx.upload("r", &r.data),
-    );
-    let yb = ctx.storage("y", want.numel() as u64 * 4);
+    let u = transform_weights_for(tile, &case.w.data, k, c).expect("weight shape");
+    let bufs = case.upload(ctx, &u);
     let (vb, mb) = scratch.buffers(ctx, &p);
     let dummy = ctx.upload("dummy", &[0.0]);
-    let bias = if desc.bias { &bb } else { &dummy };
-    let residual = if desc.residual { &rb } else { &dummy };
-    let ls = launches(ctx, name, &p, &xb, &ub, bias, residual, &yb, &vb, &mb);
+    let bias = if desc.bias { &bufs.b } else { &dummy };
+    let residual = if desc.residual { &bufs.r } else { &dummy };
+    let y = &bufs.y;
+    let ls = launches(ctx, name, &p, &bufs.x, &bufs.w, bias, residual, y, &vb, &mb);
     ctx.run(&ls).expect("run");
-    let got = Tensor::new(&want.shape, ctx.read(&yb, want.numel()).expect("read")).expect("shape");
+    let (got, want) = (case.read(ctx, y), case.want);
     let tol = match tile {
         Tile::F2 => tolerance(c),
         Tile::F4 => tolerance4(c),
@@ -83,25 +71,48 @@ fn check_tile(
     got.rel_error(&want)
 }
 
+/// Checks `count` layers with random data seeded `seed` and one scratch shared by all (as by
+/// a plan's layers): `layer(rng, i)` gives the i-th's name, desc, activation and output tiles
+/// (drawing from `rng` where it is random). Returns the worst relative error.
+fn check_layers(
+    seed: u64,
+    count: usize,
+    mut layer: impl FnMut(&mut Rng, usize) -> (String, ConvDesc, Activation, Tile),
+) -> f32 {
+    let mut rng = Rng::new(seed);
+    let mut scratch = Scratch::default();
+    let mut worst = 0f32;
+    for i in 0..count {
+        let (name, d, act, tile) = layer(&mut rng, i);
+        worst = worst.max(check_tile(&mut rng, &mut scratch, &name, &d, act, tile));
+    }
+    worst
+}
+
 fn desc(input: [usize; 4], k: usize, pad: [usize; 4]) -> ConvDesc {
     ConvDesc::new(input, [k, input[1], 3, 3], [1, 1], pad, [1, 1], 1)
 }
 
+/// `d` with a bias.
+fn biased(d: ConvDesc) -> ConvDesc {
+    ConvDesc { bias: true, ..d }
+}
+
+/// `d` with a residual.
+fn with_residual(d: ConvDesc) -> ConvDesc {
+    ConvDesc {
+        residual: true,
+        ..d
+    }
+}
+
 #[test]
 fn winograd_3x3_pad1_bias_residual_relu_resnet_block() {
-    let mut rng = Rng::new(11);
-    let d = ConvDesc {
-        bias: true,
-        residual: true,
-        ..desc([1, 64, 14, 14], 64, [1; 4])
-    };
-    check(
-        &mut rng,
-        &mut Scratch::default(),
-        "winograd_3x3_pad1_bias_residual_relu_resnet_block",
-        &d,
-        Activation::Relu,
-    );
+    let d = biased(with_residual(desc([1, 64, 14, 14], 64, [1; 4])));
+    check_layers(11, 1, |_, _| {
+        let name = "winograd_3x3_pad1_bias_residual_relu_resnet_block";
+        (name.into(), d, Activation::Relu, Tile::F2)
+    });
 }
 
 #[test]
@@ -109,50 +120,30 @@ fn winograd_partial_tiles_and_channel_blocks() {
     // 13x11 outputs leave partial 2x2 tiles on both edges; 20 and 33 output channels leave
     // partial 16-channel blocks; 4 input channels; batch 2 puts tiles of two images in one GEMM
     // row.
-    let mut rng = Rng::new(12);
-    let mut scratch = Scratch::default();
-    for (i, d) in [
-        ConvDesc {
-            bias: true,
-            ..desc([2, 4, 13, 11], 20, [1; 4])
-        },
+    let cases = [
+        biased(desc([2, 4, 13, 11], 20, [1; 4])),
         desc([1, 8, 9, 6], 7, [0; 4]),
-        ConvDesc {
-            residual: true,
-            ..desc([2, 20, 7, 7], 33, [1; 4])
-        },
-    ]
-    .iter()
-    .enumerate()
-    {
-        check(
-            &mut rng,
-            &mut scratch,
-            "winograd_partial_tiles_and_channel_blocks",
-            d,
-            ACTS[i * 4],
-        );
-    }
+        with_residual(desc([2, 20, 7, 7], 33, [1; 4])),
+    ];
+    check_layers(12, cases.len(), |_, i| {
+        let name = "winograd_partial_tiles_and_channel_blocks";
+        (name.into(), cases[i], ACTS[i * 4], Tile::F2)
+    });
+}
+
+/// TensorFlow "SAME" style and lopsided padding on a biased 8 -> 16 channel layer 10 high and
+/// `width` wide, through `tile` with random data seeded `seed`.
+fn check_asymmetric_padding(name: &str, seed: u64, width: usize, tile: Tile) {
+    let pads = [[0, 0, 2, 2], [2, 1, 0, 1], [1, 0, 1, 2]];
+    check_layers(seed, pads.len(), |_, i| {
+        let d = biased(desc([1, 8, 10, width], 16, pads[i]));
+        (name.into(), d, Activation::RELU6, tile)
+    });
 }
 
 #[test]
 fn winograd_asymmetric_padding() {
-    // TensorFlow "SAME" style and lopsided padding.
-    let mut rng = Rng::new(13);
-    let mut scratch = Scratch::default();
-    for pad in [[0, 0, 2, 2], [2, 1, 0, 1], [1, 0, 1, 2]] {
-        let d = ConvDesc {
-            bias: true,
-            ..desc([1, 8, 10, 12], 16, pad)
-        };
-        check(
-            &mut rng,
-            &mut scratch,
-            "winograd_asymmetric_padding",
-            &d,
-            Activation::RELU6,
-        );
-    }
+    check_asymmetric_padding("winograd_asymmetric_padding", 13, 12, Tile::F2);
 }
 
 #[test]
@@ -224,19 +215,15 @@ fn random_desc(rng: &mut Rng, max_hw: usize) -> ConvDesc {
 
 #[test]
 fn winograd_random_shapes_match_interpreter() {
-    let mut rng = Rng::new(77);
-    let mut scratch = Scratch::default();
-    let mut worst = 0f32;
-    for case in 0..40 {
-        let d = random_desc(&mut rng, 19);
-        worst = worst.max(check(
-            &mut rng,
-            &mut scratch,
-            &format!("random case {case}"),
-            &d,
+    let worst = check_layers(77, 40, |rng, case| {
+        let d = random_desc(rng, 19);
+        (
+            format!("random case {case}"),
+            d,
             ACTS[case % ACTS.len()],
-        ));
-    }
+            Tile::F2,
+        )
+    });
     println!("winograd: 40 random cases, worst relative error {worst:.3e}");
 }
 

@@ -2,84 +2,44 @@
 //! against exact arithmetic, its error against the budget, and the tile choice.
 
 use super::*;
+use crate::testing::ConvBuffers;
 
 #[test]
 fn winograd4_partial_tiles_batch_and_channel_blocks() {
     // 13x11 and 9x6 outputs leave 1-3 wide partial 4x4 tiles on both edges, 2x3 is smaller
     // than one tile, 5x5 needs a second tile for one row; 20 and 33 output channels leave
     // partial 16-channel blocks; batch 2 puts tiles of two images in one GEMM row.
-    let mut rng = Rng::new(41);
-    let mut scratch = Scratch::default();
-    for (i, d) in [
-        ConvDesc {
-            bias: true,
-            ..desc([2, 4, 13, 11], 20, [1; 4])
-        },
+    let cases = [
+        biased(desc([2, 4, 13, 11], 20, [1; 4])),
         desc([1, 8, 11, 8], 7, [0; 4]),
-        ConvDesc {
-            residual: true,
-            ..desc([2, 20, 7, 7], 33, [1; 4])
-        },
-        ConvDesc {
-            bias: true,
-            residual: true,
-            ..desc([1, 12, 2, 3], 16, [1; 4])
-        },
+        with_residual(desc([2, 20, 7, 7], 33, [1; 4])),
+        biased(with_residual(desc([1, 12, 2, 3], 16, [1; 4]))),
         desc([3, 16, 5, 5], 9, [1; 4]),
-    ]
-    .iter()
-    .enumerate()
-    {
-        check_tile(
-            &mut rng,
-            &mut scratch,
-            "winograd4_partial_tiles_batch_and_channel_blocks",
-            d,
-            ACTS[(i * 3) % ACTS.len()],
-            Tile::F4,
-        );
-    }
+    ];
+    check_layers(41, cases.len(), |_, i| {
+        let name = "winograd4_partial_tiles_batch_and_channel_blocks";
+        (name.into(), cases[i], ACTS[(i * 3) % ACTS.len()], Tile::F4)
+    });
 }
 
 #[test]
 fn winograd4_asymmetric_padding() {
-    let mut rng = Rng::new(42);
-    let mut scratch = Scratch::default();
-    for pad in [[0, 0, 2, 2], [2, 1, 0, 1], [1, 0, 1, 2]] {
-        let d = ConvDesc {
-            bias: true,
-            ..desc([1, 8, 10, 13], 16, pad)
-        };
-        check_tile(
-            &mut rng,
-            &mut scratch,
-            "winograd4_asymmetric_padding",
-            &d,
-            Activation::RELU6,
-            Tile::F4,
-        );
-    }
+    check_asymmetric_padding("winograd4_asymmetric_padding", 42, 13, Tile::F4);
 }
 
 #[test]
 fn winograd4_random_shapes_match_interpreter() {
     // Shares the scratch with F(2x2, 3x3) layers, as a plan mixing both does.
-    let mut rng = Rng::new(43);
-    let mut scratch = Scratch::default();
-    let mut worst = 0f32;
-    for case in 0..30 {
-        let d = random_desc(&mut rng, 23);
+    let worst = check_layers(43, 30, |rng, case| {
+        let d = random_desc(rng, 23);
         let tile = if case % 3 == 2 { Tile::F2 } else { Tile::F4 };
-        let err = check_tile(
-            &mut rng,
-            &mut scratch,
-            &format!("random case {case}"),
-            &d,
+        (
+            format!("random case {case}"),
+            d,
             ACTS[case % ACTS.len()],
             tile,
-        );
-        worst = worst.max(err);
-    }
+        )
+    });
     println!("winograd4: 30 random cases, worst relative error {worst:.3e}");
 }
 
@@ -157,11 +117,9 @@ fn winograd4_error_within_budget_on_fpn_like_layers() {
     // smaller map to keep the f64 reference quick), weights as the fixtures' rule makes them
     // (uniform within sqrt(6 / fan_in)), inputs centred (FPN sums), ReLU'd (RPN conv after the
     // FPN's ReLU-free output: the harder case for backbone layers) and offset.
-    let ctx = ctx();
-    if !crate::conv2d::subgroups_usable(ctx) {
-        println!("skipped: {} has no subgroups of >= 8 lanes", ctx.info.name);
+    let Some(ctx) = subgroup_ctx() else {
         return;
-    }
+    };
     let mut rng = Rng::new(44);
     let mut scratch = Scratch::default();
     let (c, k, h, w) = (256, 16, 24, 36);
@@ -245,25 +203,13 @@ fn winograd_bands_of_tile_rows_match_interpreter() {
     // Scratch for a few tile rows only: the launches cover the layer in bands (both tile
     // sizes; batch 2, so a band holds rows of both images; 23 output rows end in a partial
     // tile row and a shorter last band).
-    let ctx = ctx();
-    if !crate::conv2d::subgroups_usable(ctx) {
-        println!("skipped: {} has no subgroups of >= 8 lanes", ctx.info.name);
+    let Some(ctx) = subgroup_ctx() else {
         return;
-    }
-    let mut rng = Rng::new(45);
-    let d = ConvDesc {
-        bias: true,
-        residual: true,
-        ..desc([2, 8, 23, 10], 12, [1; 4])
     };
-    let crate::testing::ConvCase {
-        desc: d,
-        x,
-        w,
-        b,
-        r,
-        want,
-    } = crate::testing::conv_case(&mut rng, "bands", &d, Activation::Relu);
+    let mut rng = Rng::new(45);
+    let d = biased(with_residual(desc([2, 8, 23, 10], 12, [1; 4])));
+    let case = crate::testing::conv_case(&mut rng, "bands", &d, Activation::Relu);
+    let d = case.desc;
     for (tile, rows) in [(Tile::F2, 3), (Tile::F4, 2)] {
         let p = WinogradParams::with_tile(
             &ConvDesc {
@@ -288,21 +234,14 @@ fn winograd_bands_of_tile_rows_match_interpreter() {
             p.tiles_h,
             "{tile:?}: bands cover every tile row once"
         );
-        let u = transform_weights_for(tile, &w.data, 12, 8).expect("shape");
-        let (xb, ub, bb, rb) = (
-            ctx.upload("x", &x.data),
-            ctx.upload("u", &u),
-            ctx.upload("b", &b.data),
-            ctx.upload("r", &r.data),
-        );
-        let yb = ctx.storage("y", want.numel() as u64 * 4);
+        let u = transform_weights_for(tile, &case.w.data, 12, 8).expect("shape");
+        let ConvBuffers { x, w, b, r, y } = case.upload(ctx, &u);
         let vb = ctx.storage("v", band.v_bytes());
         let mb = ctx.storage("m", band.m_bytes());
-        let ls = launches(ctx, "bands", &p, &xb, &ub, &bb, &rb, &yb, &vb, &mb);
+        let ls = launches(ctx, "bands", &p, &x, &w, &b, &r, &y, &vb, &mb);
         assert_eq!(ls.len(), 3 * parts.len());
         ctx.run(&ls).expect("run");
-        let got =
-            Tensor::new(&want.shape, ctx.read(&yb, want.numel()).expect("read")).expect("shape");
-        assert_close(&format!("bands {tile:?}"), &got, &want, tolerance4(8));
+        let got = case.read(ctx, &y);
+        assert_close(&format!("bands {tile:?}"), &got, &case.want, tolerance4(8));
     }
 }
