@@ -31,8 +31,8 @@ enable subgroups;
 //
 // Params: `ConvParams` (lib/conv.wgsl, mirrors `Conv2dParams` in
 // crates/wgcnn-kernels/src/conv2d.rs); as conv2d_sg.wgsl uses it: pixel_blocks = ceil(N*H*W / 32),
-// cb = 16. Composed with lib/conv.wgsl, lib/subgroup.wgsl (the lane layout, `sg_lanes`, and the
-// broadcast step) and lib/activation.wgsl.
+// cb = 16. Composed with lib/conv.wgsl, lib/subgroup.wgsl (the broadcast step) and
+// lib/activation.wgsl.
 
 @group(0) @binding(0) var<uniform> params: ConvParams;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -51,9 +51,14 @@ const CB: u32 = 16u;
 fn conv2d_1x1_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_id) sg_id: u32,
                  @builtin(subgroup_size) sg_size: u32) {
-    let sl = sg_lanes(GROUPS, wg, nwg, sg_lane, sg_id, sg_size);
+    let wide = GROUPS > 0u;
+    // Wide form: lane l of the group at lanes base..base+7 owns block id * G + its group.
+    let base = sg_lane & ~7u;
+    let lane = select(sg_lane, sg_lane & 7u, wide);
+    let wg_id = wg.x + wg.y * nwg.x;
+    let id = select(wg_id, wg_id * GROUPS + sg_group_in_workgroup(sg_id, sg_size, sg_lane), wide);
     // One group: the block's channels start at k0 and end at K.
-    let blk = conv_block(params, sl.id, CB, LANES * PIXELS);
+    let blk = conv_block(params, id, CB, LANES * PIXELS);
     if (!blk.ok) {
         return;
     }
@@ -64,9 +69,9 @@ fn conv2d_1x1_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
     let m = params.batch * plane;
     // Every lane runs the loop to the end (the broadcasts need all 8 of its group): lanes past the last
     // pixel read the last 4 pixels and store nothing.
-    let first = min(blk.pixel0 + sl.lane * PIXELS, m - PIXELS);
+    let first = min(blk.pixel0 + lane * PIXELS, m - PIXELS);
     // With H*W (so N*H*W) a multiple of 4 a lane's 4 pixels are all in range or all past it.
-    let live = blk.pixel0 + sl.lane * PIXELS < m;
+    let live = blk.pixel0 + lane * PIXELS < m;
     let img = first / plane;
     let sp0 = first % plane;
     let plane4 = plane / 4u;
@@ -74,13 +79,13 @@ fn conv2d_1x1_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
 
     // Weight rows of channels k0 + lane and k0 + 8 + lane, clamped to the last channel in the
     // tail block (their sums are computed and dropped), as vec4 indices.
-    let wa0 = min(k0 + sl.lane, k_end - 1u) * (c_n / 4u);
-    let wb0 = min(k0 + 8u + sl.lane, k_end - 1u) * (c_n / 4u);
+    let wa0 = min(k0 + lane, k_end - 1u) * (c_n / 4u);
+    let wb0 = min(k0 + 8u + lane, k_end - 1u) * (c_n / 4u);
 
     var acc: array<vec4<f32>, 16>;
     for (var c4 = 0u; c4 < c_n / 4u; c4++) {
-        if (GROUPS > 0u) {
-            sg_fma16x4_wide(&acc, w[wa0 + c4], w[wb0 + c4], x[xi], x[xi + plane4], x[xi + 2u * plane4], x[xi + 3u * plane4], sl.base);
+        if (wide) {
+            sg_fma16x4_wide(&acc, w[wa0 + c4], w[wb0 + c4], x[xi], x[xi + plane4], x[xi + 2u * plane4], x[xi + 3u * plane4], base);
         } else {
             sg_fma16x4(&acc, w[wa0 + c4], w[wb0 + c4], x[xi], x[xi + plane4], x[xi + 2u * plane4], x[xi + 3u * plane4]);
         }

@@ -51,8 +51,7 @@ enable subgroups;
 //
 // Params: `ConvParams` (lib/conv.wgsl, mirrors `Conv2dParams` in crates/wgcnn-kernels/src/conv2d.rs);
 // here pixel_blocks = ceil(N*OH*OW / 32), chan_blocks = ceil((K/groups) / 16), cb = 16.
-// Composed with lib/conv.wgsl, lib/subgroup.wgsl (the lane layout, `sg_lanes`, and the broadcast
-// steps) and lib/activation.wgsl.
+// Composed with lib/conv.wgsl, lib/subgroup.wgsl (the broadcast steps) and lib/activation.wgsl.
 
 @group(0) @binding(0) var<uniform> params: ConvParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -85,14 +84,19 @@ fn w1(i: u32) -> f32 {
 fn conv2d_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_id) sg_id: u32,
              @builtin(subgroup_size) sg_size: u32) {
-    let sl = sg_lanes(GROUPS, wg, nwg, sg_lane, sg_id, sg_size);
-    let blk = conv_block(params, sl.id, CB, LANES * PIXELS);
+    let wide = GROUPS > 0u;
+    // Wide form: lane l of the group at lanes base..base+7 owns block id * G + its group.
+    let base = sg_lane & ~7u;
+    let lane = select(sg_lane, sg_lane & 7u, wide);
+    let wg_id = wg.x + wg.y * nwg.x;
+    let id = select(wg_id, wg_id * GROUPS + sg_group_in_workgroup(sg_id, sg_size, sg_lane), wide);
+    let blk = conv_block(params, id, CB, LANES * PIXELS);
     if (!blk.ok) {
         return;
     }
     // Every lane runs the loops to the end (the broadcasts need all 8 of its group): lanes past
     // the last pixel compute on clamped pixels and store nothing.
-    let px = conv_pixels(params, blk.pixel0 + sl.lane * PIXELS, blk.g);
+    let px = conv_pixels(params, blk.pixel0 + lane * PIXELS, blk.g);
     let in_plane = params.in_h * params.in_w;
 
     // Weight rows of channels k0 + lane and k0 + 8 + lane, clamped to the group's last channel
@@ -100,8 +104,8 @@ fn conv2d_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
     // with SG4 (a row is khw * cg values either way).
     let khw = params.kernel_h * params.kernel_w;
     let row = khw * select(blk.cg, blk.cg / 4u, SG4);
-    let wa0 = min(blk.k0 + sl.lane, blk.k_end - 1u) * row;
-    let wb0 = min(blk.k0 + 8u + sl.lane, blk.k_end - 1u) * row;
+    let wa0 = min(blk.k0 + lane, blk.k_end - 1u) * row;
+    let wb0 = min(blk.k0 + 8u + lane, blk.k_end - 1u) * row;
 
     var acc: array<vec4<f32>, 16>;
     for (var ky = 0u; ky < params.kernel_h; ky++) {
@@ -120,8 +124,8 @@ fn conv2d_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
                     let x1 = load_x(tap, o1);
                     let x2 = load_x(tap, o2);
                     let x3 = load_x(tap, o3);
-                    if (GROUPS > 0u) {
-                        sg_fma16x4_wide(&acc, w[wa0 + wi], w[wb0 + wi], x0, x1, x2, x3, sl.base);
+                    if (wide) {
+                        sg_fma16x4_wide(&acc, w[wa0 + wi], w[wb0 + wi], x0, x1, x2, x3, base);
                     } else {
                         sg_fma16x4(&acc, w[wa0 + wi], w[wb0 + wi], x0, x1, x2, x3);
                     }
@@ -134,8 +138,8 @@ fn conv2d_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
                 var wb = wb0 + wi0;
                 var xo = 0u;
                 for (var c = 0u; c < blk.cg; c++) {
-                    if (GROUPS > 0u) {
-                        sg_fma16_wide(&acc, w1(wa), w1(wb), load_x(tap, xo), sl.base);
+                    if (wide) {
+                        sg_fma16_wide(&acc, w1(wa), w1(wb), load_x(tap, xo), base);
                     } else {
                         sg_fma16(&acc, w1(wa), w1(wb), load_x(tap, xo));
                     }

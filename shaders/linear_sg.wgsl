@@ -30,7 +30,7 @@ enable subgroups;
 //
 // Params: `LinearParams` (lib/linear.wgsl, mirrors `LinearParams` in
 // crates/wgcnn-kernels/src/linear.rs); here row_blocks = ceil(rows / 8). Composed with
-// lib/linear.wgsl, lib/subgroup.wgsl (`sg_lanes`, `sg_dot8`) and lib/activation.wgsl.
+// lib/linear.wgsl, lib/subgroup.wgsl (`sg_dot8`) and lib/activation.wgsl.
 
 @group(0) @binding(0) var<uniform> params: LinearParams;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -45,15 +45,19 @@ override GROUPS: u32 = 0u;
 fn linear_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_id) sg_id: u32,
              @builtin(subgroup_size) sg_size: u32) {
-    let sl = sg_lanes(GROUPS, wg, nwg, sg_lane, sg_id, sg_size);
+    let wide = GROUPS > 0u;
+    let base = sg_lane & ~7u;
+    let lane = select(sg_lane, sg_lane & 7u, wide);
+    let wg_id = wg.x + wg.y * nwg.x;
+    let id = select(wg_id, wg_id * GROUPS + sg_group_in_workgroup(sg_id, sg_size, sg_lane), wide);
     // linear_block takes a grid position: block id as a 1-D one.
-    let blk = linear_block(params, vec3<u32>(sl.id, 0u, 0u), nwg, 8u);
+    let blk = linear_block(params, vec3<u32>(id, 0u, 0u), nwg, 8u);
     if (!blk.ok) {
         return;
     }
     // Every lane runs to the end (the broadcasts need all 8 of its group): rows past the end
     // re-read the last row and store nothing.
-    let r = blk.row0 + sl.lane;
+    let r = blk.row0 + lane;
     let live = r < params.rows;
     let kk = params.in_features;
     let wr = min(r, params.rows - 1u) * kk;
@@ -67,18 +71,18 @@ fn linear_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
     for (var k = 0u; k < kk; k += 8u) {
         // Columns k..k+7: this lane's weights (past K, when K % 8 == 4: the row's last vec4 again,
         // times zeros), and column k + lane of x (zero past K).
-        let c = k + sl.lane;
+        let c = k + lane;
         let ok = c < kk;
         let cc = min(c, kk - 1u);
         let w4 = wr / 4u + k / 4u;
         let wa = w[w4];
         let wb = w[min(w4 + 1u, w_last)];
-        if (GROUPS > 0u) {
-            s.x += sg_dot8_wide(wa, wb, select(0.0, x[xr.x + cc], ok), sl.base);
+        if (wide) {
+            s.x += sg_dot8_wide(wa, wb, select(0.0, x[xr.x + cc], ok), base);
             if (params.batch > 1u) {
-                s.y += sg_dot8_wide(wa, wb, select(0.0, x[xr.y + cc], ok), sl.base);
-                s.z += sg_dot8_wide(wa, wb, select(0.0, x[xr.z + cc], ok), sl.base);
-                s.w += sg_dot8_wide(wa, wb, select(0.0, x[xr.w + cc], ok), sl.base);
+                s.y += sg_dot8_wide(wa, wb, select(0.0, x[xr.y + cc], ok), base);
+                s.z += sg_dot8_wide(wa, wb, select(0.0, x[xr.z + cc], ok), base);
+                s.w += sg_dot8_wide(wa, wb, select(0.0, x[xr.w + cc], ok), base);
             }
         } else {
             s.x += sg_dot8(wa, wb, select(0.0, x[xr.x + cc], ok));

@@ -1,11 +1,10 @@
 enable subgroups;
 
-// Subgroup register-tile steps shared by the subgroup kernels (conv2d_sg, conv2d_1x1_sg,
-// conv2d_winograd_gemm, linear_sg), and the lane layout of all but the GEMM (`sg_lanes`). Needs
-// the subgroups feature. Lane j of the subgroup (`@builtin(subgroup_invocation_id)`, not the
-// workgroup index: the two need not match) loaded the weights of output channels j (`va`) and
-// j + 8 (`vb`); subgroupBroadcast hands them to every lane, which multiplies them into its own
-// 16-channel x 4-pixel accumulator tile.
+// Subgroup register-tile steps shared by the subgroup kernels (conv2d_sg,
+// conv2d_1x1_sg, conv2d_winograd_gemm, linear_sg). Needs the subgroups feature. Lane j of the
+// subgroup (`@builtin(subgroup_invocation_id)`, not the workgroup index: the two need not match)
+// loaded the weights of output channels j (`va`) and j + 8 (`vb`); subgroupBroadcast hands them
+// to every lane, which multiplies them into its own 16-channel x 4-pixel accumulator tile.
 // `subgroupBroadcast` wants a constant lane, hence the unrolled lines.
 //
 // The `_wide` twins serve the wide kernels (workgroups of 8 * GROUPS lanes, for subgroups of
@@ -129,28 +128,4 @@ fn sg_dot8_wide(wa: vec4<f32>, wb: vec4<f32>, v: f32, base: u32) -> f32 {
 // lanes (the workgroup is a multiple of the subgroup size, or one partial subgroup).
 fn sg_group_in_workgroup(sg_id: u32, sg_size: u32, lane: u32) -> u32 {
     return sg_id * (sg_size / 8u) + lane / 8u;
-}
-
-// A lane's place in the lane layout of conv2d_sg, conv2d_1x1_sg and linear_sg (see
-// conv2d_sg.wgsl's header), from the kernel's `override GROUPS` (`groups`), its workgroup id on
-// the 2-D grid and its subgroup builtins. groups = 0, the 8-invocation broadcast form: lane is
-// the subgroup lane id, the block id the workgroup's linear id. groups = G >= 1, the wide form:
-// lane l (0..7) of the group of 8 at lanes base..base+7 owns block (linear id) * G + its group.
-// The kernels branch on `GROUPS > 0u` themselves (an override constant, so the branch is
-// resolved when the pipeline is made, whatever the driver inlines).
-struct SgLanes {
-    base: u32,   // the group's first lane (the lane id with its low 3 bits cleared)
-    lane: u32,
-    id: u32,     // the block id
-}
-
-fn sg_lanes(groups: u32, wg: vec3<u32>, nwg: vec3<u32>, sg_lane: u32, sg_id: u32,
-            sg_size: u32) -> SgLanes {
-    let wide = groups > 0u;
-    let wg_id = wg.x + wg.y * nwg.x;
-    return SgLanes(
-        sg_lane & ~7u,
-        select(sg_lane, sg_lane & 7u, wide),
-        select(wg_id, wg_id * groups + sg_group_in_workgroup(sg_id, sg_size, sg_lane), wide),
-    );
 }
